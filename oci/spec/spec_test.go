@@ -48,7 +48,9 @@ func TestLoadErrors(t *testing.T) {
 		{"relative cwd", func(s *specs.Spec) { s.Process.Cwd = "tmp" }, "process.cwd"},
 		{"bad cap", func(s *specs.Spec) { s.Process.Capabilities.Bounding = []string{"CAP_FLY"} }, `unknown capability "CAP_FLY"`},
 		{"bad rlimit", func(s *specs.Spec) { s.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_FOO"}} }, `unknown type "RLIMIT_FOO"`},
-		{"soft above hard", func(s *specs.Spec) { s.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: 10, Hard: 5}} }, "above hard"},
+		{"soft above hard", func(s *specs.Spec) {
+			s.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: 10, Hard: 5}}
+		}, "above hard"},
 		{"bad env", func(s *specs.Spec) { s.Process.Env = []string{"NOEQUALS"} }, "not KEY=value"},
 		{"bad ns", func(s *specs.Spec) {
 			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: "bogus"})
