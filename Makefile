@@ -41,6 +41,13 @@ test: fmt-check vet
 test-integration: build
 	PETREL_BIN=$(abspath $(BIN)/petrel) $(GO) test -tags integration -count=1 -p 1 -timeout 30m ./...
 
+# Benchmarks (root; see bench/README.md). Flags through BENCHFLAGS, e.g. BENCHFLAGS='-n 50 -json'.
+.PHONY: bench-runtime
+bench: bench-runtime
+
+bench-runtime: build
+	$(GO) run ./bench/cmd/runtimebench -petrel $(abspath $(BIN)/petrel) $(BENCHFLAGS)
+
 install: build
 	install -D -m 0755 $(BIN)/petrel $(DESTDIR)$(PREFIX)/bin/petrel
 	$(DESTDIR)$(PREFIX)/bin/petrel --install $(DESTDIR)$(PREFIX)/bin

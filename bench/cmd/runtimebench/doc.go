@@ -1,0 +1,31 @@
+// Runtimebench times OCI runtimes with runc's command line — petrel-runtime,
+// runc and crun — on one busybox bundle, interleaved round-robin so that
+// the noise of a shared machine falls on all of them alike.
+//
+// Per iteration and runtime, with a fresh container id and the runtime's own
+// --root, it times:
+//
+//	run          `run` of a container whose process is `true` (create,
+//	             start, exit and delete; a container that `run` leaves
+//	             behind is deleted and that time counted too)
+//	create       `create` of a container whose process is `sleep 1000`
+//	start        `start` of it
+//	state        `state` of the running container, -states times: the
+//	             runtime's own start-up cost
+//	kill+delete  `kill … KILL`, then, once the process is gone, `delete`
+//
+// and the peak RSS (wait4's ru_maxrss) of the `run` process. It prints the
+// median and p90 per operation and runtime and the ratios of the subject
+// runtime to the others, or the same as JSON with -json.
+//
+// It needs root. Runtimes that are not installed are skipped; a runtime that
+// fails is dropped with the failing command and its stderr in the report.
+// On a cgroup v1 hybrid host crun refuses to run while hugetlb is only on the
+// v2 hierarchy; runtimebench mounts it as a v1 hierarchy at
+// /sys/fs/cgroup/hugetlb first, and says so (-mount-hugetlb=false to not).
+//
+// Usage:
+//
+//	runtimebench [-n 20] [-warmup 2] [-states 10] [-runtimes petrel,runc,crun]
+//	             [-petrel bin/petrel] [-runc runc] [-crun crun] [-subject petrel] [-json]
+package main

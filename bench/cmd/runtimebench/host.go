@@ -1,0 +1,103 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	goruntime "runtime"
+	"slices"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+type host struct {
+	Kernel string `json:"kernel"`
+	Arch   string `json:"arch"`
+	CPUs   int    `json:"cpus"`
+	Cgroup string `json:"cgroup"`
+}
+
+func hostInfo() host {
+	h := host{Arch: goruntime.GOARCH, CPUs: goruntime.NumCPU(), Cgroup: cgroupMode()}
+	var u unix.Utsname
+	if err := unix.Uname(&u); err == nil {
+		h.Kernel = unix.ByteSliceToString(u.Release[:])
+	}
+	return h
+}
+
+// cgroupMode names the cgroup layout: v2, v1 or hybrid.
+func cgroupMode() string {
+	var st unix.Statfs_t
+	if err := unix.Statfs("/sys/fs/cgroup", &st); err == nil && st.Type == unix.CGROUP2_SUPER_MAGIC {
+		return "cgroup v2"
+	}
+	if err := unix.Statfs("/sys/fs/cgroup/unified", &st); err == nil && st.Type == unix.CGROUP2_SUPER_MAGIC {
+		return "cgroup v1 hybrid"
+	}
+	return "cgroup v1"
+}
+
+// A mount is one line of /proc/self/mountinfo, the fields runtimebench uses.
+type mount struct {
+	point, fstype string
+	superOpts     []string
+}
+
+// parseMountinfo parses /proc/self/mountinfo text.
+func parseMountinfo(text string) []mount {
+	var ms []mount
+	sc := bufio.NewScanner(strings.NewReader(text))
+	for sc.Scan() {
+		pre, post, ok := strings.Cut(sc.Text(), " - ")
+		if !ok {
+			continue
+		}
+		f, g := strings.Fields(pre), strings.Fields(post)
+		if len(f) < 5 || len(g) < 3 {
+			continue
+		}
+		ms = append(ms, mount{point: f[4], fstype: g[0], superOpts: strings.Split(g[2], ",")})
+	}
+	return ms
+}
+
+// hugetlbV1 reports whether hugetlb is mounted as a cgroup v1 hierarchy.
+func hugetlbV1(ms []mount) bool {
+	return slices.ContainsFunc(ms, func(m mount) bool {
+		return m.fstype == "cgroup" && slices.Contains(m.superOpts, "hugetlb")
+	})
+}
+
+// ensureHugetlb makes crun accept a cgroup v1 hybrid host: crun 1.8 refuses
+// "cgroups in hybrid mode" while a v1 controller (hugetlb) is only on the v2
+// hierarchy. It mounts hugetlb as a v1 hierarchy at /sys/fs/cgroup/hugetlb
+// when allowed, and returns what it did.
+func ensureHugetlb(allowed bool) (string, error) {
+	if cgroupMode() != "cgroup v1 hybrid" {
+		return "", nil
+	}
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return "", err
+	}
+	if hugetlbV1(parseMountinfo(string(b))) {
+		return "", nil
+	}
+	ctrl, _ := os.ReadFile("/sys/fs/cgroup/unified/cgroup.controllers")
+	if !slices.Contains(strings.Fields(string(ctrl)), "hugetlb") {
+		return "", nil
+	}
+	const dir = "/sys/fs/cgroup/hugetlb"
+	if !allowed {
+		return "", fmt.Errorf("hugetlb is not mounted as cgroup v1: crun will refuse hybrid mode (mount -t cgroup -o hugetlb cgroup %s)", dir)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("crun needs hugetlb as cgroup v1: %w", err)
+	}
+	if err := unix.Mount("cgroup", dir, "cgroup", 0, "hugetlb"); err != nil {
+		return "", fmt.Errorf("crun needs hugetlb as cgroup v1: mount %s: %w", dir, err)
+	}
+	return "mounted the hugetlb cgroup controller as a v1 hierarchy at " + dir + " (crun refuses cgroup v1 hybrid mode otherwise); it stays mounted", nil
+}
