@@ -1,0 +1,132 @@
+package content
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/petrel-edge/petrel/image/digest"
+)
+
+func listAll(t *testing.T, root string) []string {
+	t.Helper()
+	var out []string
+	filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			out = append(out, p)
+		}
+		return nil
+	})
+	return out
+}
+
+func TestWriterResumeAndCommit(t *testing.T) {
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := bytes.Repeat([]byte("petrel "), 10000)
+	d := digest.FromBytes(data)
+
+	w, err := s.Writer(d, int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(data[:1000]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Writer(d, int64(len(data))); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second writer: %v, want ErrLocked", err)
+	}
+	w.Close() // interrupted
+
+	w, err = s.Writer(d, int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.Offset() != 1000 {
+		t.Fatalf("resumed at %d, want 1000", w.Offset())
+	}
+	if _, err := w.Write(data[1000:]); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.ReadAll(d, 1<<20)
+	if err != nil || !bytes.Equal(b, data) {
+		t.Fatalf("ReadAll: %v", err)
+	}
+	if n := len(listAll(t, filepath.Join(s.Root(), "ingest"))); n != 0 {
+		t.Errorf("%d files left in ingest", n)
+	}
+}
+
+func TestMismatchStoresNothing(t *testing.T) {
+	s, _ := Open(t.TempDir())
+	data := []byte("the real layer")
+	d := digest.FromBytes(data)
+	tests := []struct {
+		name string
+		size int64
+		body []byte
+		is   error
+	}{
+		{"other content", int64(len(data)), []byte("the fake layer"), digest.ErrMismatch},
+		{"truncated", int64(len(data)), data[:5], ErrSize},
+		{"unknown size, other content", -1, []byte("x"), digest.ErrMismatch},
+	}
+	for _, tt := range tests {
+		w, err := s.Writer(d, tt.size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(tt.body)
+		if err := w.Commit(); !errors.Is(err, tt.is) {
+			t.Errorf("%s: Commit = %v, want %v", tt.name, err, tt.is)
+		}
+		if files := listAll(t, s.Root()); len(files) != 0 {
+			t.Errorf("%s: store holds %v", tt.name, files)
+		}
+	}
+	// A write past the announced size is refused at once.
+	w, _ := s.Writer(digest.FromBytes([]byte("ab")), 2)
+	if _, err := w.Write([]byte("abc")); !errors.Is(err, ErrSize) {
+		t.Errorf("overlong write: %v", err)
+	}
+	w.Close()
+	if err := s.Put(d, []byte("nope")); !errors.Is(err, digest.ErrMismatch) {
+		t.Errorf("Put of wrong content: %v", err)
+	}
+	if s.Has(d) {
+		t.Error("blob stored after mismatches")
+	}
+}
+
+func TestPutWalkDelete(t *testing.T) {
+	s, _ := Open(t.TempDir())
+	var ds []digest.Digest
+	for _, b := range []string{"a", "b", "c"} {
+		d := digest.FromBytes([]byte(b))
+		if err := s.Put(d, []byte(b)); err != nil {
+			t.Fatal(err)
+		}
+		ds = append(ds, d)
+	}
+	n := 0
+	s.Walk(func(Info) error { n++; return nil })
+	if n != 3 {
+		t.Fatalf("walk saw %d blobs", n)
+	}
+	if err := s.Delete(ds[0]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Info(ds[0]); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Info after delete: %v", err)
+	}
+	if _, err := s.Open(digest.Digest("sha256:../../etc/passwd")); err == nil {
+		t.Fatal("opened a blob by a path-like digest")
+	}
+}
