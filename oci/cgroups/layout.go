@@ -1,0 +1,143 @@
+package cgroups
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// defaultRoot is where the host's cgroup file systems are mounted.
+const defaultRoot = "/sys/fs/cgroup"
+
+// layout says where each controller lives on a host.
+type layout struct {
+	unified bool             // pure cgroup v2: one hierarchy at v2
+	v2      string           // cgroup2 mount point, "" if none
+	v2root  string           // the cgroup2 mount's root within the hierarchy
+	v2ctrls []string         // controllers listed in the v2 root's cgroup.controllers
+	v1      map[string]mount // v1 controller (or "name=systemd") -> its hierarchy
+
+	// selfCgroup returns the contents of /proc/self/cgroup; read only when a
+	// relative cgroupsPath needs it.
+	selfCgroup func() ([]byte, error)
+}
+
+// mount is one mounted v1 hierarchy.
+type mount struct {
+	dir  string // mount point
+	root string // root of the mount within the hierarchy (mountinfo field 4)
+}
+
+// hostLayout probes this host once per process.
+var hostLayout = sync.OnceValues(detectLayout)
+
+func detectLayout() (*layout, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(defaultRoot, &st); err != nil {
+		return nil, fmt.Errorf("statfs %s: %w", defaultRoot, err)
+	}
+	if st.Type == unix.CGROUP2_SUPER_MAGIC {
+		return parseLayout(true, defaultRoot, nil, readSelfCgroup)
+	}
+	mi, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil, err
+	}
+	return parseLayout(false, defaultRoot, mi, readSelfCgroup)
+}
+
+func readSelfCgroup() ([]byte, error) { return os.ReadFile("/proc/self/cgroup") }
+
+// v1Options are the super options of a v1 cgroup mount that name no controller.
+var v1Options = map[string]bool{
+	"rw": true, "ro": true, "noprefix": true, "clone_children": true, "xattr": true,
+	"cpuset_v2_mode": true, "favordynmods": true, "none": true, "all": true,
+}
+
+// parseLayout builds the layout from a unified root, or from the text of
+// /proc/self/mountinfo on v1 and hybrid hosts.
+func parseLayout(unified bool, root string, mountinfo []byte, self func() ([]byte, error)) (*layout, error) {
+	l := &layout{unified: unified, selfCgroup: self, v2root: "/"}
+	if unified {
+		l.v2 = root
+	} else {
+		l.v1 = make(map[string]mount)
+		sc := bufio.NewScanner(bytes.NewReader(mountinfo))
+		for sc.Scan() {
+			// 31 30 0:28 / /sys/fs/cgroup/cpu rw,relatime shared:9 - cgroup cgroup rw,cpu
+			pre, post, ok := strings.Cut(sc.Text(), " - ")
+			if !ok {
+				continue
+			}
+			f := strings.Fields(pre)
+			g := strings.Fields(post)
+			if len(f) < 5 || len(g) < 3 {
+				continue
+			}
+			switch g[0] {
+			case "cgroup2":
+				if l.v2 == "" {
+					l.v2, l.v2root = f[4], f[3]
+				}
+			case "cgroup":
+				for _, o := range strings.Split(g[2], ",") {
+					if v1Options[o] || (strings.Contains(o, "=") && !strings.HasPrefix(o, "name=")) {
+						continue
+					}
+					if _, dup := l.v1[o]; !dup {
+						l.v1[o] = mount{dir: f[4], root: f[3]}
+					}
+				}
+			}
+		}
+		if err := sc.Err(); err != nil {
+			return nil, fmt.Errorf("read mountinfo: %w", err)
+		}
+		if len(l.v1) == 0 && l.v2 == "" {
+			return nil, fmt.Errorf("no cgroup file system is mounted")
+		}
+	}
+	if l.v2 != "" {
+		b, err := os.ReadFile(filepath.Join(l.v2, "cgroup.controllers"))
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range strings.Fields(string(b)) {
+			if _, onV1 := l.v1[c]; !onV1 {
+				l.v2ctrls = append(l.v2ctrls, c)
+			}
+		}
+	}
+	return l, nil
+}
+
+// ownCgroups parses /proc/self/cgroup into controller -> path; the v2 entry
+// has the key "".
+func ownCgroups(b []byte) map[string]string {
+	m := make(map[string]string)
+	for _, line := range strings.Split(string(b), "\n") {
+		// 4:memory:/user.slice   or   0::/init.scope
+		_, rest, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		ctrls, path, ok := strings.Cut(rest, ":")
+		if !ok {
+			continue
+		}
+		if ctrls == "" {
+			m[""] = path
+			continue
+		}
+		for _, c := range strings.Split(ctrls, ",") {
+			m[c] = path
+		}
+	}
+	return m
+}
