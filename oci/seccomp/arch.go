@@ -106,7 +106,7 @@ func syscallNr(a int, name string) (uint32, bool) {
 	case arches[a].tab == tabX32:
 		return uint32(v) | x32SyscallBit, true
 	case arches[a].tab == tabARM && v >= armPrivBase:
-		return 0x0f0000 + uint32(v-armPrivBase), true
+		return armPrivFirst + uint32(v-armPrivBase), true
 	}
 	return uint32(v), true
 }

@@ -201,18 +201,30 @@ func (c *compiler) spans(spans []span, abi int, lo, hi uint32) []span {
 	}
 	sort.Slice(entries, func(i, j int) bool { return entries[i].nr < entries[j].nr })
 
+	// The verdict of numbers without rules: the default action, or ENOSYS
+	// above max but for ARM's private calls.
+	gap := func(nr uint32) ref {
+		if c.stub && haveMax && nr > max && !isARMPrivate(abi, nr) {
+			return retRef(unix.SECCOMP_RET_ERRNO | uint32(unix.ENOSYS))
+		}
+		return retRef(c.defAct)
+	}
 	fill := func(spans []span, from, to uint32) []span {
-		if from > to {
-			return spans
-		}
-		if c.stub && haveMax && to > max {
-			if from <= max {
-				spans = addSpan(spans, from, retRef(c.defAct))
-				from = max + 1
+		cuts := [...]uint32{max + 1, armPrivFirst, armPrivLast + 1}
+		for from <= to {
+			spans = addSpan(spans, from, gap(from))
+			next := to
+			for _, cut := range cuts {
+				if cut > from && cut-1 < next {
+					next = cut - 1
+				}
 			}
-			return addSpan(spans, from, retRef(unix.SECCOMP_RET_ERRNO|uint32(unix.ENOSYS)))
+			if next == to {
+				break
+			}
+			from = next + 1
 		}
-		return addSpan(spans, from, retRef(c.defAct))
+		return spans
 	}
 	cur := lo
 	for _, e := range entries {
@@ -344,5 +356,10 @@ func (c *compiler) tree(spans []span) ref {
 // isARMPrivate reports whether nr is one of ARM's private system calls,
 // numbered far above the others.
 func isARMPrivate(abi int, nr uint32) bool {
-	return arches[abi].tab == tabARM && nr >= 0x0f0000
+	return arches[abi].tab == tabARM && nr >= armPrivFirst && nr <= armPrivLast
 }
+
+const (
+	armPrivFirst = 0x0f0000
+	armPrivLast  = 0x0fffff
+)

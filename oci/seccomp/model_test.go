@@ -21,7 +21,7 @@ func modelVerdict(cfg *specs.LinuxSeccomp, nat int, d *seccompData) uint32 {
 		if arches[i].audit != d.arch {
 			continue
 		}
-		if d.arch == unix.AUDIT_ARCH_X86_64 && (arches[i].tab == tabX32) != (d.nr&x32SyscallBit != 0) {
+		if d.arch == unix.AUDIT_ARCH_X86_64 && (arches[i].tab == tabX32) != (d.nr >= x32SyscallBit) {
 			continue
 		}
 		abi = i
@@ -58,12 +58,12 @@ func modelVerdict(cfg *specs.LinuxSeccomp, nat int, d *seccompData) uint32 {
 		have := false
 		for _, sc := range cfg.Syscalls {
 			for _, name := range sc.Names {
-				if nr, ok := syscallNr(abi, name); ok && !(arches[abi].tab == tabARM && nr >= 0x0f0000) && (!have || nr > max) {
+				if nr, ok := syscallNr(abi, name); ok && !isARMPrivate(abi, nr) && (!have || nr > max) {
 					max, have = nr, true
 				}
 			}
 		}
-		if have && d.nr > max {
+		if have && d.nr > max && !isARMPrivate(abi, d.nr) {
 			return unix.SECCOMP_RET_ERRNO | uint32(unix.ENOSYS)
 		}
 	}
