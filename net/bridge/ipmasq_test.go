@@ -1,0 +1,28 @@
+package bridge
+
+import (
+	"testing"
+
+	"github.com/petrel-edge/petrel/net/iptables"
+)
+
+func TestChainNameMatchesReference(t *testing.T) {
+	// The reference plugin's chain: "CNI-" and the SHA-512 of name+ID,
+	// 28 characters (printf mynetctr1 | sha512sum).
+	if got, want := ChainName("mynet", "ctr1"), "CNI-5145007e2a8415ce07579739"; got != want {
+		t.Fatalf("ChainName = %q, want %q", got, want)
+	}
+	if got, want := Comment("n", "c"), `name: "n" id: "c"`; got != want {
+		t.Fatalf("Comment = %q, want %q", got, want)
+	}
+}
+
+func TestCommentID(t *testing.T) {
+	f := iptables.SplitRule(`-A POSTROUTING -s 10.231.0.2/32 -m comment --comment "name: \"n\" id: \"abc\"" -j CNI-x`)
+	if id, ok := commentID(f, `name: "n" id: `); !ok || id != "abc" {
+		t.Fatalf("commentID = %q, %v", id, ok)
+	}
+	if _, ok := commentID(f, `name: "other" id: `); ok {
+		t.Fatal("matched another network's rule")
+	}
+}
