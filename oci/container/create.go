@@ -1,0 +1,361 @@
+package container
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"syscall"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/petrel-edge/petrel/core/atomicfile"
+	"github.com/petrel-edge/petrel/oci/cgroups"
+	"github.com/petrel-edge/petrel/oci/seccomp"
+	ocispec "github.com/petrel-edge/petrel/oci/spec"
+)
+
+// CreateOptions are the inputs of Create, as runc's create flags.
+type CreateOptions struct {
+	Root   string // state root, one directory per container
+	ID     string
+	Bundle string
+	// ConsoleSocket is the path of a unix socket that receives the pty
+	// master when process.terminal is true; ConsoleConn is an already
+	// connected socket used instead (run in the foreground).
+	ConsoleSocket string
+	ConsoleConn   *os.File
+	PidFile       string
+	NoPivot       bool
+	PreserveFDs   int // fds 3 .. 3+n-1 are passed to the process
+	Stdin         *os.File
+	Stdout        *os.File
+	Stderr        *os.File
+	// Warn receives non-fatal problems (a refused oom_score_adj, a failed
+	// poststart hook); nil drops them.
+	Warn func(string)
+}
+
+// cloneFlags maps namespace types created by clone(2).
+var cloneFlags = map[specs.LinuxNamespaceType]uintptr{
+	specs.PIDNamespace: unix.CLONE_NEWPID, specs.NetworkNamespace: unix.CLONE_NEWNET,
+	specs.MountNamespace: unix.CLONE_NEWNS, specs.IPCNamespace: unix.CLONE_NEWIPC,
+	specs.UTSNamespace: unix.CLONE_NEWUTS, specs.UserNamespace: unix.CLONE_NEWUSER,
+	specs.CgroupNamespace: unix.CLONE_NEWCGROUP,
+}
+
+// Create sets up a container from a bundle and leaves its init waiting on
+// the exec fifo, as `runc create` does. On any failure it removes what it
+// made: the init, the cgroup, the state directory.
+func Create(opts CreateOptions) (c *Container, err error) {
+	if err := ValidateID(opts.ID); err != nil {
+		return nil, err
+	}
+	bundle, err := filepath.Abs(opts.Bundle)
+	if err != nil {
+		return nil, err
+	}
+	s, err := ocispec.Load(bundle)
+	if err != nil {
+		return nil, err
+	}
+	if s.Process == nil {
+		return nil, errors.New("config.json has no process to run")
+	}
+	if s.Linux == nil {
+		return nil, errors.New("config.json has no linux section")
+	}
+	if s.Linux.Seccomp != nil {
+		if err := seccomp.Validate(s.Linux.Seccomp); err != nil {
+			return nil, fmt.Errorf("linux.seccomp: %w", err)
+		}
+	}
+	var cloneflags uintptr
+	var joins []nsJoin
+	mountNS, newCgroupNS := false, false
+	mountNSPath := ""
+	for _, ns := range s.Linux.Namespaces {
+		switch {
+		case ns.Type == specs.TimeNamespace:
+			return nil, errors.New("linux.namespaces: time namespaces are not supported")
+		case ns.Type == specs.MountNamespace:
+			mountNS = true
+			if ns.Path != "" {
+				mountNSPath = ns.Path
+			} else {
+				cloneflags |= unix.CLONE_NEWNS
+			}
+		case ns.Path != "" && ns.Type == specs.UserNamespace:
+			return nil, errors.New("linux.namespaces: joining an existing user namespace is not supported")
+		case ns.Path != "":
+			joins = append(joins, nsJoin{path: ns.Path, flag: int(cloneFlags[ns.Type])})
+		case ns.Type == specs.CgroupNamespace:
+			newCgroupNS = true // unshared by init once it is in its cgroup
+		default:
+			cloneflags |= cloneFlags[ns.Type]
+		}
+	}
+	if !mountNS {
+		return nil, errors.New("linux.namespaces: a mount namespace is required")
+	}
+	if s.Process.Terminal && opts.ConsoleSocket == "" && opts.ConsoleConn == nil {
+		return nil, errors.New("process.terminal is true: a --console-socket is required")
+	}
+	if !s.Process.Terminal && (opts.ConsoleSocket != "" || opts.ConsoleConn != nil) {
+		return nil, errors.New("--console-socket given but process.terminal is false")
+	}
+
+	if err := os.MkdirAll(opts.Root, 0o711); err != nil {
+		return nil, fmt.Errorf("state root: %w", err)
+	}
+	dir := filepath.Join(opts.Root, opts.ID)
+	if err := os.Mkdir(dir, 0o711); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return nil, fmt.Errorf("container %s: %w", opts.ID, ErrExist)
+		}
+		return nil, fmt.Errorf("state dir: %w", err)
+	}
+	c = &Container{ID: opts.ID, Bundle: bundle, Rootfs: ocispec.RootfsPath(s, bundle), Config: s, Created: time.Now().UTC(), dir: dir}
+	var cmd *exec.Cmd
+	var cg *cgroups.Manager
+	defer func() {
+		if err == nil {
+			return
+		}
+		if cmd != nil && cmd.Process != nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+		if cg != nil {
+			cg.Destroy()
+		}
+		os.RemoveAll(dir)
+	}()
+
+	fifo := filepath.Join(dir, fifoName)
+	if err := unix.Mkfifo(fifo, 0o622); err != nil {
+		return nil, fmt.Errorf("exec fifo: %w", err)
+	}
+	cg, err = cgroups.New(s.Linux.CgroupsPath, opts.ID)
+	if err != nil {
+		return nil, err
+	}
+
+	parentSock, childSock, err := socketpair()
+	if err != nil {
+		return nil, err
+	}
+	defer parentSock.Close()
+	defer childSock.Close()
+
+	cmd = &exec.Cmd{
+		Path:   "/proc/self/exe",
+		Args:   []string{"petrel-runtime", "init"},
+		Stdin:  opts.Stdin,
+		Stdout: opts.Stdout,
+		Stderr: opts.Stderr,
+		SysProcAttr: &syscall.SysProcAttr{
+			Cloneflags: cloneflags,
+			Setsid:     true,
+		},
+	}
+	for i := 0; i < opts.PreserveFDs; i++ {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, os.NewFile(uintptr(3+i), "preserved-fd-"+strconv.Itoa(3+i)))
+	}
+	cmd.ExtraFiles = append(cmd.ExtraFiles, childSock)
+	cmd.Env = []string{"PETREL_SYNC_FD=" + strconv.Itoa(2+len(cmd.ExtraFiles))}
+	console, err := consoleConn(opts.ConsoleSocket, opts.ConsoleConn)
+	if err != nil {
+		return nil, err
+	}
+	if console != nil {
+		defer console.Close()
+		cmd.ExtraFiles = append(cmd.ExtraFiles, console)
+		cmd.Env = append(cmd.Env, "PETREL_CONSOLE_FD="+strconv.Itoa(2+len(cmd.ExtraFiles)))
+	}
+	mountNSFd := 0
+	if mountNSPath != "" {
+		f, err := os.Open(mountNSPath)
+		if err != nil {
+			return nil, fmt.Errorf("mount namespace: %w", err)
+		}
+		defer f.Close()
+		cmd.ExtraFiles = append(cmd.ExtraFiles, f)
+		mountNSFd = 2 + len(cmd.ExtraFiles)
+	}
+	if cloneflags&unix.CLONE_NEWUSER != 0 {
+		for _, m := range s.Linux.UIDMappings {
+			cmd.SysProcAttr.UidMappings = append(cmd.SysProcAttr.UidMappings, syscall.SysProcIDMap{ContainerID: int(m.ContainerID), HostID: int(m.HostID), Size: int(m.Size)})
+		}
+		for _, m := range s.Linux.GIDMappings {
+			cmd.SysProcAttr.GidMappings = append(cmd.SysProcAttr.GidMappings, syscall.SysProcIDMap{ContainerID: int(m.ContainerID), HostID: int(m.HostID), Size: int(m.Size)})
+		}
+		cmd.SysProcAttr.GidMappingsEnableSetgroups = true
+	}
+	if err := startJoined(cmd, joins); err != nil {
+		return nil, fmt.Errorf("start init: %w", err)
+	}
+	childSock.Close()
+	pid := cmd.Process.Pid
+
+	if err := cg.Apply(pid); err != nil {
+		return nil, err
+	}
+	if r := s.Linux.Resources; r != nil || len(s.Linux.Devices) > 0 {
+		if err := cg.Set(withDefaultDevices(r, s.Linux.Devices)); err != nil {
+			return nil, err
+		}
+	}
+	c.CgroupPaths = cg.Paths()
+	if adj := s.Process.OOMScoreAdj; adj != nil {
+		if err := os.WriteFile("/proc/"+strconv.Itoa(pid)+"/oom_score_adj", []byte(strconv.Itoa(*adj)), 0); err != nil {
+			if !errors.Is(err, unix.EPERM) && !errors.Is(err, unix.EACCES) {
+				return nil, fmt.Errorf("oom_score_adj: %w", err)
+			}
+			warn(opts.Warn, fmt.Sprintf("oom_score_adj %d refused (needs CAP_SYS_RESOURCE): %v", *adj, err))
+		}
+	}
+
+	sc := newSyncConn(parentSock)
+	cfg := &initConfig{
+		ID: opts.ID, Spec: s, Process: s.Process, Rootfs: c.Rootfs, Bundle: bundle, Fifo: fifo,
+		NoPivot: opts.NoPivot, Console: console != nil, CgroupPaths: c.CgroupPaths, NewCgroupNS: newCgroupNS, MountNSFd: mountNSFd,
+	}
+	if err := sc.send(syncMsg{Type: msgConfig, Config: cfg}); err != nil {
+		return nil, err
+	}
+	if _, err := sc.recv(msgHooks); err != nil {
+		return nil, err
+	}
+	state := specs.State{Version: specs.Version, ID: opts.ID, Status: Creating, Pid: pid, Bundle: bundle, Annotations: s.Annotations}
+	if s.Hooks != nil {
+		if err := runHooks("prestart", s.Hooks.Prestart, &state); err != nil {
+			return nil, err
+		}
+		if err := runHooks("createRuntime", s.Hooks.CreateRuntime, &state); err != nil {
+			return nil, err
+		}
+	}
+	if err := sc.send(syncMsg{Type: msgHooksDone, State: &state}); err != nil {
+		return nil, err
+	}
+	if _, err := sc.recv(msgReady); err != nil {
+		return nil, err
+	}
+	c.Pid = pid
+	c.PidStart, _, _ = procStart(pid)
+	if err := c.save(); err != nil {
+		return nil, err
+	}
+	if opts.PidFile != "" {
+		if err := writePidFile(opts.PidFile, pid); err != nil {
+			return nil, err
+		}
+	}
+	c.proc = cmd.Process
+	return c, nil
+}
+
+func warn(f func(string), msg string) {
+	if f != nil {
+		f(msg)
+	}
+}
+
+func writePidFile(path string, pid int) error {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(abs, []byte(strconv.Itoa(pid)), 0o644)
+}
+
+func socketpair() (parent, child *os.File, err error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("socketpair: %w", err)
+	}
+	return os.NewFile(uintptr(fds[0]), "sync-parent"), os.NewFile(uintptr(fds[1]), "sync-child"), nil
+}
+
+type nsJoin struct {
+	path string
+	flag int
+}
+
+// startJoined starts cmd from a thread that has joined the given
+// namespaces, so that the child starts inside them. The thread is left
+// locked and so dies with its goroutine, never to be reused.
+func startJoined(cmd *exec.Cmd, joins []nsJoin) error {
+	if len(joins) == 0 {
+		return cmd.Start()
+	}
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		for _, j := range joins {
+			fd, err := unix.Open(j.path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				errc <- fmt.Errorf("open namespace %s: %w", j.path, err)
+				return
+			}
+			err = unix.Setns(fd, j.flag)
+			unix.Close(fd)
+			if err != nil {
+				errc <- fmt.Errorf("join namespace %s: %w", j.path, err)
+				return
+			}
+		}
+		errc <- cmd.Start()
+	}()
+	return <-errc
+}
+
+// defaultDevices are allowed in the device cgroup of every container, as
+// runc and Docker allow them.
+var defaultDevices = []specs.LinuxDeviceCgroup{
+	{Allow: true, Type: "c", Major: i64(1), Minor: i64(3), Access: "rwm"},    // null
+	{Allow: true, Type: "c", Major: i64(1), Minor: i64(5), Access: "rwm"},    // zero
+	{Allow: true, Type: "c", Major: i64(1), Minor: i64(7), Access: "rwm"},    // full
+	{Allow: true, Type: "c", Major: i64(1), Minor: i64(8), Access: "rwm"},    // random
+	{Allow: true, Type: "c", Major: i64(1), Minor: i64(9), Access: "rwm"},    // urandom
+	{Allow: true, Type: "c", Major: i64(5), Minor: i64(0), Access: "rwm"},    // tty
+	{Allow: true, Type: "c", Major: i64(5), Minor: i64(1), Access: "rwm"},    // console
+	{Allow: true, Type: "c", Major: i64(5), Minor: i64(2), Access: "rwm"},    // ptmx
+	{Allow: true, Type: "c", Major: i64(136), Minor: nil, Access: "rwm"},     // pts
+	{Allow: true, Type: "c", Major: i64(10), Minor: i64(200), Access: "rwm"}, // tun
+}
+
+func i64(v int64) *int64 { return &v }
+
+// withDefaultDevices returns a copy of r whose device rules also allow the
+// default devices and the spec's device nodes, when r restricts devices.
+func withDefaultDevices(r *specs.LinuxResources, devs []specs.LinuxDevice) *specs.LinuxResources {
+	var out specs.LinuxResources
+	if r != nil {
+		out = *r
+	}
+	if len(out.Devices) == 0 {
+		return &out
+	}
+	rules := append([]specs.LinuxDeviceCgroup(nil), out.Devices...)
+	rules = append(rules, defaultDevices...)
+	for _, d := range devs {
+		t := d.Type
+		if t == "u" {
+			t = "c"
+		}
+		if t == "p" {
+			continue
+		}
+		rules = append(rules, specs.LinuxDeviceCgroup{Allow: true, Type: t, Major: i64(d.Major), Minor: i64(d.Minor), Access: "rwm"})
+	}
+	out.Devices = rules
+	return &out
+}

@@ -1,0 +1,11 @@
+//go:build linux && !386 && !arm
+
+package container
+
+import "golang.org/x/sys/unix"
+
+const (
+	sysSetgroups = unix.SYS_SETGROUPS
+	sysSetresuid = unix.SYS_SETRESUID
+	sysSetresgid = unix.SYS_SETRESGID
+)

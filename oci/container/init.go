@@ -1,0 +1,326 @@
+package container
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/petrel-edge/petrel/oci/caps"
+	ocispec "github.com/petrel-edge/petrel/oci/spec"
+)
+
+// Init is the container side of Create and Exec: the re-executed binary
+// ("petrel-runtime init") calls it on its main goroutine. It returns only
+// on failure, after reporting the error to the runtime.
+func Init() int {
+	runtime.LockOSThread()
+	fd, err := strconv.Atoi(os.Getenv("PETREL_SYNC_FD"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "petrel-runtime init: not started by petrel-runtime")
+		return 2
+	}
+	f := os.NewFile(uintptr(fd), "sync")
+	unix.CloseOnExec(fd)
+	sc := newSyncConn(f)
+	if err := initProcess(sc); err != nil {
+		sc.send(syncMsg{Type: msgError, Error: err.Error()})
+		return 1
+	}
+	return 0 // not reached: initProcess execs
+}
+
+func initProcess(sc *syncConn) error {
+	m, err := sc.recv(msgConfig)
+	if err != nil {
+		return err
+	}
+	cfg := m.Config
+	if cfg == nil || cfg.Process == nil {
+		return errors.New("init: empty configuration")
+	}
+	var console *os.File
+	if cfg.Console {
+		cfd, err := strconv.Atoi(os.Getenv("PETREL_CONSOLE_FD"))
+		if err != nil {
+			return errors.New("init: console fd missing")
+		}
+		unix.CloseOnExec(cfd)
+		console = os.NewFile(uintptr(cfd), "console-socket")
+	}
+	os.Clearenv()
+	if cfg.MountNSFd > 0 {
+		unix.CloseOnExec(cfg.MountNSFd)
+		if err := unix.Unshare(unix.CLONE_FS); err != nil {
+			return fmt.Errorf("unshare fs: %w", err)
+		}
+		if err := unix.Setns(cfg.MountNSFd, unix.CLONE_NEWNS); err != nil {
+			return fmt.Errorf("join mount namespace: %w", err)
+		}
+	}
+	if cfg.Exec {
+		return initExec(sc, cfg, console)
+	}
+	return initContainer(sc, cfg, console)
+}
+
+func initContainer(sc *syncConn, cfg *initConfig, console *os.File) error {
+	s := cfg.Spec
+	// Block on the exec fifo in the background: the open, started before
+	// pivot_root, completes when Start opens the fifo for reading.
+	fifoc := make(chan *os.File, 1)
+	fifoErr := make(chan error, 1)
+	go func() {
+		f, err := os.OpenFile(cfg.Fifo, os.O_WRONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			fifoErr <- fmt.Errorf("open exec fifo: %w", err)
+			return
+		}
+		fifoc <- f
+	}()
+
+	if cfg.NewCgroupNS {
+		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+			return fmt.Errorf("new cgroup namespace: %w", err)
+		}
+	}
+	if err := prepareRootfs(cfg); err != nil {
+		return err
+	}
+	if err := sc.send(syncMsg{Type: msgHooks}); err != nil {
+		return err
+	}
+	m, err := sc.recv(msgHooksDone)
+	if err != nil {
+		return err
+	}
+	state := m.State
+	if s.Hooks != nil && len(s.Hooks.CreateContainer) > 0 {
+		if err := runHooks("createContainer", s.Hooks.CreateContainer, state); err != nil {
+			return err
+		}
+	}
+	if err := enterRootfs(cfg); err != nil {
+		return err
+	}
+	if console != nil {
+		if err := setupConsole(console, cfg.Process, true); err != nil {
+			return err
+		}
+	}
+	if err := finalizeRootfs(cfg); err != nil {
+		return err
+	}
+	if s.Hostname != "" {
+		if err := unix.Sethostname([]byte(s.Hostname)); err != nil {
+			return fmt.Errorf("set hostname: %w", err)
+		}
+	}
+	if s.Domainname != "" {
+		if err := unix.Setdomainname([]byte(s.Domainname)); err != nil {
+			return fmt.Errorf("set domainname: %w", err)
+		}
+	}
+	for k, v := range s.Linux.Sysctl {
+		p := "/proc/sys/" + strings.ReplaceAll(k, ".", "/")
+		if err := os.WriteFile(p, []byte(v), 0); err != nil {
+			return fmt.Errorf("sysctl %s=%s: %w", k, v, err)
+		}
+	}
+	path, err := prepareProcess(cfg.Process, s.Linux.Seccomp)
+	if err != nil {
+		return err
+	}
+	if err := sc.send(syncMsg{Type: msgReady}); err != nil {
+		return err
+	}
+	var fifo *os.File
+	select {
+	case fifo = <-fifoc:
+	case err := <-fifoErr:
+		return err
+	}
+	if _, err := fifo.Write([]byte("0")); err != nil {
+		return fmt.Errorf("write exec fifo: %w", err)
+	}
+	fifo.Close()
+	if s.Hooks != nil && len(s.Hooks.StartContainer) > 0 {
+		state.Pid = os.Getpid()
+		state.Status = Created
+		if err := runHooks("startContainer", s.Hooks.StartContainer, state); err != nil {
+			fmt.Fprintf(os.Stderr, "petrel-runtime: %v\n", err)
+			os.Exit(1)
+		}
+	}
+	return execProcess(path, cfg.Process)
+}
+
+// initExec runs a process inside a running container: the runtime has
+// already put this process in the container's namespaces (but the mount
+// namespace, joined above) and cgroups.
+func initExec(sc *syncConn, cfg *initConfig, console *os.File) error {
+	if err := os.Chdir("/"); err != nil {
+		return err
+	}
+	if console != nil {
+		if err := setupConsole(console, cfg.Process, false); err != nil {
+			return err
+		}
+	}
+	var sc2 *specs.LinuxSeccomp
+	if cfg.Spec != nil && cfg.Spec.Linux != nil {
+		sc2 = cfg.Spec.Linux.Seccomp
+	}
+	path, err := prepareProcess(cfg.Process, sc2)
+	if err != nil {
+		return err
+	}
+	if err := sc.send(syncMsg{Type: msgReady}); err != nil {
+		return err
+	}
+	return execProcess(path, cfg.Process)
+}
+
+// prepareProcess applies the process attributes that must precede exec:
+// rlimits, umask, no_new_privs, capabilities, the user, seccomp, and the
+// working directory; it resolves the executable so that a missing one
+// fails the create, not the start.
+func prepareProcess(p *specs.Process, sec *specs.LinuxSeccomp) (string, error) {
+	for _, r := range p.Rlimits {
+		res, _ := ocispec.Rlimit(r.Type)
+		if err := unix.Setrlimit(res, &unix.Rlimit{Cur: r.Soft, Max: r.Hard}); err != nil {
+			return "", fmt.Errorf("set %s to %d/%d: %w", r.Type, r.Soft, r.Hard, err)
+		}
+	}
+	if p.User.Umask != nil {
+		unix.Umask(int(*p.User.Umask))
+	} else {
+		unix.Umask(0o022)
+	}
+	if p.NoNewPrivileges {
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			return "", fmt.Errorf("set no_new_privs: %w", err)
+		}
+	}
+	// Without no_new_privs, seccomp needs CAP_SYS_ADMIN, which the user
+	// change may drop: load the filter first.
+	if sec != nil && !p.NoNewPrivileges {
+		if _, err := loadSeccomp(sec); err != nil {
+			return "", fmt.Errorf("seccomp: %w", err)
+		}
+	}
+	if p.Capabilities != nil {
+		if err := caps.DropBounding(p.Capabilities); err != nil {
+			return "", err
+		}
+	}
+	if err := setUser(p); err != nil {
+		return "", err
+	}
+	if p.Capabilities != nil {
+		if err := caps.Apply(p.Capabilities); err != nil {
+			return "", err
+		}
+	}
+	if err := os.Chdir(p.Cwd); err != nil {
+		return "", fmt.Errorf("chdir to cwd %q: %w", p.Cwd, err)
+	}
+	path, err := lookPath(p.Args[0], p.Env)
+	if err != nil {
+		return "", err
+	}
+	if sec != nil && p.NoNewPrivileges {
+		if _, err := loadSeccomp(sec); err != nil {
+			return "", fmt.Errorf("seccomp: %w", err)
+		}
+	}
+	return path, nil
+}
+
+// setUser switches the calling thread to the process user. Only this
+// thread changes: it is the one that execs.
+func setUser(p *specs.Process) error {
+	u := p.User
+	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("keep capabilities: %w", err)
+	}
+	groups := make([]uint32, len(u.AdditionalGids))
+	copy(groups, u.AdditionalGids)
+	if err := setgroups(groups); err != nil {
+		// Without setgroups (a user namespace with setgroups denied) an
+		// empty list is fine.
+		if !(errors.Is(err, unix.EPERM) && len(groups) == 0) {
+			return fmt.Errorf("setgroups %v: %w", groups, err)
+		}
+	}
+	if _, _, e := unix.RawSyscall(sysSetresgid, uintptr(u.GID), uintptr(u.GID), uintptr(u.GID)); e != 0 {
+		return fmt.Errorf("setgid %d: %w", u.GID, e)
+	}
+	if _, _, e := unix.RawSyscall(sysSetresuid, uintptr(u.UID), uintptr(u.UID), uintptr(u.UID)); e != 0 {
+		return fmt.Errorf("setuid %d: %w", u.UID, e)
+	}
+	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 0, 0, 0, 0); err != nil {
+		return fmt.Errorf("reset keep capabilities: %w", err)
+	}
+	return nil
+}
+
+// lookPath finds the executable as execvp would with the process's PATH,
+// and checks it is executable by the current user.
+func lookPath(name string, env []string) (string, error) {
+	if strings.Contains(name, "/") {
+		if err := executable(name); err != nil {
+			return "", fmt.Errorf("exec %q: %w", name, err)
+		}
+		return name, nil
+	}
+	pathEnv := "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	for _, e := range env {
+		if v, ok := strings.CutPrefix(e, "PATH="); ok {
+			pathEnv = v
+		}
+	}
+	var firstErr error
+	for _, dir := range filepath.SplitList(pathEnv) {
+		if dir == "" {
+			dir = "."
+		}
+		p := filepath.Join(dir, name)
+		err := executable(p)
+		if err == nil {
+			return p, nil
+		}
+		if firstErr == nil && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.ENOTDIR) {
+			firstErr = fmt.Errorf("exec %q: %w", p, err)
+		}
+	}
+	if firstErr != nil {
+		return "", firstErr
+	}
+	return "", fmt.Errorf("exec %q: executable file not found in $PATH", name)
+}
+
+func executable(p string) error {
+	var st unix.Stat_t
+	if err := unix.Stat(p, &st); err != nil {
+		return err
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		return errors.New("is a directory")
+	}
+	if err := unix.Access(p, unix.X_OK); err != nil {
+		return fmt.Errorf("not executable: %w", err)
+	}
+	return nil
+}
+
+func execProcess(path string, p *specs.Process) error {
+	err := unix.Exec(path, p.Args, p.Env)
+	return fmt.Errorf("exec %s: %w", path, err)
+}

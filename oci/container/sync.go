@@ -1,0 +1,96 @@
+package container
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// The runtime and the init it re-executes talk over a socketpair (fd given
+// in $PETREL_SYNC_FD), one JSON message a line:
+//
+//	runtime (create)                          init (new namespaces)
+//	    | fork+exec /proc/self/exe init ------->  |
+//	    | join cgroups, oom_score_adj             |
+//	    | ---- msgConfig {initConfig} ----------> |
+//	    |                                         | mounts, devices
+//	    | <--------------- msgHooks ------------- |
+//	    | prestart + createRuntime hooks          |
+//	    | ---- msgHooksDone {state} ------------> |
+//	    |                                         | createContainer hooks, pivot_root,
+//	    |                                         | console, sysctl, caps, user, seccomp
+//	    | <--------------- msgReady ------------- |
+//	    | write state.json, pid file; exit        | block opening exec.fifo for writing
+//	                                              | (Start reads it) → startContainer hooks, execve
+//
+// At any point init may send msgError instead and exit; the runtime then
+// tears down everything it made. For exec the same protocol runs without
+// msgHooks.
+const (
+	msgConfig    = "config"
+	msgHooks     = "hooks"
+	msgHooksDone = "hooks-done"
+	msgReady     = "ready"
+	msgError     = "error"
+)
+
+type syncMsg struct {
+	Type   string       `json:"type"`
+	Error  string       `json:"error,omitempty"`
+	State  *specs.State `json:"state,omitempty"`
+	Config *initConfig  `json:"config,omitempty"`
+}
+
+// initConfig is what init needs to set up the container or exec process.
+type initConfig struct {
+	Exec        bool           `json:"exec,omitempty"` // join a running container instead of creating one
+	ID          string         `json:"id"`
+	Spec        *specs.Spec    `json:"spec"`
+	Process     *specs.Process `json:"process"`
+	Rootfs      string         `json:"rootfs"`
+	Bundle      string         `json:"bundle"`
+	Fifo        string         `json:"fifo,omitempty"`
+	NoPivot     bool           `json:"noPivot,omitempty"`
+	Console     bool           `json:"console,omitempty"` // a console socket fd is in $PETREL_CONSOLE_FD
+	CgroupPaths map[string]string `json:"cgroupPaths,omitempty"`
+	NewCgroupNS bool           `json:"newCgroupNS,omitempty"`
+	MountNSFd   int            `json:"mountNSFd,omitempty"` // join this mount namespace (exec, or a path in the spec)
+}
+
+type syncConn struct {
+	enc *json.Encoder
+	dec *json.Decoder
+}
+
+func newSyncConn(rw io.ReadWriter) *syncConn {
+	return &syncConn{enc: json.NewEncoder(rw), dec: json.NewDecoder(rw)}
+}
+
+func (s *syncConn) send(m syncMsg) error {
+	if err := s.enc.Encode(m); err != nil {
+		return fmt.Errorf("sync send %s: %w", m.Type, err)
+	}
+	return nil
+}
+
+// recv reads the next message; an error message from the peer becomes an
+// error, and so does an unexpected type.
+func (s *syncConn) recv(want string) (syncMsg, error) {
+	var m syncMsg
+	if err := s.dec.Decode(&m); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return m, fmt.Errorf("init exited before %s", want)
+		}
+		return m, fmt.Errorf("sync receive %s: %w", want, err)
+	}
+	if m.Type == msgError {
+		return m, errors.New(m.Error)
+	}
+	if m.Type != want {
+		return m, fmt.Errorf("sync: got %q, want %q", m.Type, want)
+	}
+	return m, nil
+}
