@@ -613,4 +613,3 @@ func cmdFeatures(g *globals, args []string) error {
 	fmt.Fprintf(g.stdout, "%s\n", out)
 	return nil
 }
-

@@ -203,4 +203,3 @@ func parse(fs *flag.FlagSet, args []string, min, max int, what string) ([]string
 func load(g *globals, id string) (*container.Container, error) {
 	return container.Load(g.root, id)
 }
-

@@ -46,18 +46,18 @@ type syncMsg struct {
 
 // initConfig is what init needs to set up the container or exec process.
 type initConfig struct {
-	Exec        bool           `json:"exec,omitempty"` // join a running container instead of creating one
-	ID          string         `json:"id"`
-	Spec        *specs.Spec    `json:"spec"`
-	Process     *specs.Process `json:"process"`
-	Rootfs      string         `json:"rootfs"`
-	Bundle      string         `json:"bundle"`
-	Fifo        string         `json:"fifo,omitempty"`
-	NoPivot     bool           `json:"noPivot,omitempty"`
-	Console     bool           `json:"console,omitempty"` // a console socket fd is in $PETREL_CONSOLE_FD
+	Exec        bool              `json:"exec,omitempty"` // join a running container instead of creating one
+	ID          string            `json:"id"`
+	Spec        *specs.Spec       `json:"spec"`
+	Process     *specs.Process    `json:"process"`
+	Rootfs      string            `json:"rootfs"`
+	Bundle      string            `json:"bundle"`
+	Fifo        string            `json:"fifo,omitempty"`
+	NoPivot     bool              `json:"noPivot,omitempty"`
+	Console     bool              `json:"console,omitempty"` // a console socket fd is in $PETREL_CONSOLE_FD
 	CgroupPaths map[string]string `json:"cgroupPaths,omitempty"`
-	NewCgroupNS bool           `json:"newCgroupNS,omitempty"`
-	MountNSFd   int            `json:"mountNSFd,omitempty"` // join this mount namespace (exec, or a path in the spec)
+	NewCgroupNS bool              `json:"newCgroupNS,omitempty"`
+	MountNSFd   int               `json:"mountNSFd,omitempty"` // join this mount namespace (exec, or a path in the spec)
 }
 
 type syncConn struct {
