@@ -186,6 +186,12 @@ func TestIntegrationLifecycle(t *testing.T) {
 		t.Errorf("memory limit below usage: err = %v, want EBUSY", err)
 	}
 
+	// The kernel clamps cpu shares; Set says so rather than pretend.
+	err = m.Set(&specs.LinuxResources{CPU: &specs.LinuxCPU{Shares: ptr(uint64(1))}})
+	if err == nil || !strings.Contains(err.Error(), "minimum allowed cpu shares is 2") {
+		t.Errorf("cpu shares 1: err = %v", err)
+	}
+
 	if err := m.Freeze(); err != nil {
 		t.Fatal(err)
 	}

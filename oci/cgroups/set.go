@@ -31,6 +31,9 @@ func (m *Manager) Set(r *specs.LinuxResources) error {
 
 // need returns the dir of a controller, or an error saying it is missing.
 func (m *Manager) need(ctrl string) (string, error) {
+	if d, ok := m.paths[keyUnified]; ok {
+		return d, nil
+	}
 	if d, ok := m.paths[ctrl]; ok {
 		return d, nil
 	}
@@ -372,7 +375,8 @@ func (m *Manager) setHugetlb(limits []specs.LinuxHugepageLimit) error {
 	if err != nil {
 		return err
 	}
-	v2 := m.v2["hugetlb"]
+	_, unified := m.paths[keyUnified]
+	v2 := unified || m.v2["hugetlb"]
 	for _, l := range limits {
 		ps := l.Pagesize
 		if ps == "" || strings.ContainsAny(ps, "/.") {
