@@ -275,7 +275,9 @@ func TestSetHybrid(t *testing.T) {
 }
 
 func TestSetV2(t *testing.T) {
-	mk := func(t *testing.T) *fakeHost { return newFakeV2(t, "cpu", "cpuset", "io", "memory", "pids", "hugetlb", "rdma") }
+	mk := func(t *testing.T) *fakeHost {
+		return newFakeV2(t, "cpu", "cpuset", "io", "memory", "pids", "hugetlb", "rdma")
+	}
 	mem := files("c", "memory.max", "memory.swap.max", "memory.low", "memory.current=5000")
 	cpu := files("c", "cpu.weight", "cpu.max=30000 100000", "cpu.max.burst", "cpu.idle", "cpuset.cpus", "cpuset.mems")
 	runSetCases(t, mk, []setCase{
