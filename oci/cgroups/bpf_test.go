@@ -248,3 +248,30 @@ func TestParseDevRule(t *testing.T) {
 		})
 	}
 }
+
+func TestAllowedDevicesProgram(t *testing.T) {
+	rules := []devRule{{allow: false, typ: 0, major: -1, minor: -1, access: accMknod | accRead | accWrite}}
+	for _, d := range AllowedDevices() {
+		r, err := parseDevRule(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rules = append(rules, r)
+	}
+	prog := deviceProgram(rules)
+	checkReachable(t, prog)
+	for _, q := range []struct {
+		typ, acc, major, minor uint32
+		want                   bool
+	}{
+		{devChar, accRead | accWrite, 1, 3, true},   // /dev/null
+		{devChar, accRead | accWrite, 136, 7, true}, // a pts
+		{devBlock, accMknod, 8, 0, true},            // mknod of a disk
+		{devBlock, accRead, 8, 0, false},            // but not reading it
+		{devChar, accRead, 4, 0, false},             // /dev/tty0
+	} {
+		if got := runProg(t, prog, q.typ, q.acc, q.major, q.minor) == 1; got != q.want {
+			t.Errorf("%+v: allowed = %v", q, got)
+		}
+	}
+}

@@ -356,3 +356,33 @@ func attachedDevicePrograms(t *testing.T, dir string) int {
 	}
 	return len(n)
 }
+
+// BenchmarkIntegrationCreate is what `create` costs here: New, Apply of a
+// process, Set of typical limits with the default devices, and Destroy.
+func BenchmarkIntegrationCreate(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("needs root")
+	}
+	devs := append([]specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}}, AllowedDevices()...)
+	r := &specs.LinuxResources{
+		Memory:  &specs.LinuxMemory{Limit: ptr(int64(64 << 20))},
+		CPU:     &specs.LinuxCPU{Shares: ptr(uint64(512)), Quota: ptr(int64(50000)), Period: ptr(uint64(100000))},
+		Pids:    &specs.LinuxPids{Limit: 100},
+		Devices: devs,
+	}
+	for i := 0; i < b.N; i++ {
+		m, err := New("", fmt.Sprintf("bench-%d-%d", os.Getpid(), i))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := m.Apply(-1); err != nil {
+			b.Fatal(err)
+		}
+		if err := m.Set(r); err != nil {
+			b.Fatal(err)
+		}
+		if err := m.Destroy(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

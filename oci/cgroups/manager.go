@@ -402,18 +402,19 @@ func (m *Manager) write(dir, file, value string) error {
 	if m.trace != nil {
 		m.trace(p, value)
 	}
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_TRUNC, 0)
+	// Plain syscalls: cgroupfs files need no poller, and this is the
+	// hot path of container creation.
+	fd, err := unix.Open(p, unix.O_WRONLY|unix.O_TRUNC|unix.O_CLOEXEC, 0)
 	if err == nil {
-		_, err = f.WriteString(value)
-		if cerr := f.Close(); err == nil {
-			err = cerr
+		for {
+			_, err = unix.Write(fd, []byte(value))
+			if err != unix.EINTR {
+				break
+			}
 		}
+		unix.Close(fd)
 	}
 	if err != nil {
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
 		return fmt.Errorf("set %s to %q: %w", p, value, err)
 	}
 	return nil

@@ -301,7 +301,9 @@ func (m *Manager) setMemoryV1(mem *specs.LinuxMemory) error {
 		if *mem.UseHierarchy {
 			v = "1"
 		}
-		if err := m.write(d, "memory.use_hierarchy", v); err != nil {
+		// Kernels since 5.16 are always hierarchical and refuse 0 with
+		// EINVAL; runc ignores the setting altogether.
+		if err := m.write(d, "memory.use_hierarchy", v); err != nil && !(v == "0" && errors.Is(err, unix.EINVAL)) {
 			return err
 		}
 	}
