@@ -22,12 +22,10 @@ func main() {
 	os.Exit(runMain(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// ops are the timed operations in the order they are printed.
-var ops = []string{"run", "create", "start", "state", "kill", "delete", "kill+delete"}
-
-// tableOps are the operations of the printed table (kill and delete alone
-// are in the JSON report).
-var tableOps = []string{"run", "create", "start", "state", "kill+delete"}
+// tableOps are the rows of the printed table: the timed operations and the
+// CPU time (user, system) of the run process and the container processes it
+// waited for. kill and delete alone are in the JSON report.
+var tableOps = []string{"run", "create", "start", "state", "kill+delete", "run user CPU", "run sys CPU"}
 
 type options struct {
 	n, warmup, states int
@@ -277,6 +275,7 @@ func cycle(r *runtime, b bundles, id string, states int) (cycleResult, error) {
 		return c, err
 	}
 	c.times["run"], c.rss = s.wall, s.maxrss
+	c.times["run user CPU"], c.times["run sys CPU"] = s.user, s.sys
 	if _, err := r.call("state", rid); err == nil {
 		c.leftover = true
 		s, err := r.call("delete", "--force", rid)

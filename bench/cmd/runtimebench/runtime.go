@@ -27,8 +27,9 @@ type runtime struct {
 // peak RSS in KiB that wait4 reports for the process (ru_maxrss: the
 // largest of the process and the descendants it waited for).
 type sample struct {
-	wall   time.Duration
-	maxrss int64
+	wall      time.Duration
+	maxrss    int64
+	user, sys time.Duration // CPU time of the process and its waited-for descendants
 }
 
 // callError is a failed call with the exact command line and its stderr.
@@ -82,6 +83,8 @@ func (r *runtime) callOut(wantOut bool, args ...string) (sample, []byte, error) 
 	if ps := cmd.ProcessState; ps != nil {
 		if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
 			s.maxrss = ru.Maxrss
+			s.user = time.Duration(ru.Utime.Nano())
+			s.sys = time.Duration(ru.Stime.Nano())
 		}
 	}
 	if err != nil {
