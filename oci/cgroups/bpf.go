@@ -255,6 +255,10 @@ func loadDeviceProgram(prog []bpfInsn) (int, error) {
 	}
 	copy(attr.progName[:], "petrel_devices")
 	fd, err := bpfCall(unix.BPF_PROG_LOAD, unsafe.Pointer(&attr), unsafe.Sizeof(attr))
+	if errors.Is(err, unix.EPERM) && raiseMemlock() {
+		// Kernels before 5.11 charge programs to RLIMIT_MEMLOCK.
+		fd, err = bpfCall(unix.BPF_PROG_LOAD, unsafe.Pointer(&attr), unsafe.Sizeof(attr))
+	}
 	if err != nil && !errors.Is(err, unix.EPERM) {
 		// Load again with the verifier's log for the error message.
 		log := make([]byte, 64<<10)
@@ -290,6 +294,17 @@ func queryDevicePrograms(dirfd int) ([]uint32, error) {
 		return nil, err
 	}
 	return ids[:min(int(q.progCnt), len(ids))], nil
+}
+
+// raiseMemlock lifts the soft RLIMIT_MEMLOCK to the hard one and reports
+// whether that changed anything.
+func raiseMemlock() bool {
+	var rl unix.Rlimit
+	if unix.Getrlimit(unix.RLIMIT_MEMLOCK, &rl) != nil || rl.Cur >= rl.Max {
+		return false
+	}
+	rl.Cur = rl.Max
+	return unix.Setrlimit(unix.RLIMIT_MEMLOCK, &rl) == nil
 }
 
 // attachDeviceProgram loads prog and attaches it to the v2 cgroup dir, then

@@ -323,6 +323,12 @@ func TestIntegrationDevicesEBPF(t *testing.T) {
 		t.Errorf("after update child said %q, want zero-ok", got)
 	}
 
+	// The runtime's usual rule set loads too.
+	full := append([]specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}}, AllowedDevices()...)
+	if err := m.Set(&specs.LinuxResources{Devices: full}); err != nil {
+		t.Fatal(err)
+	}
+
 	// cgroup.freeze works on this v2 cgroup as well.
 	if err := m.Freeze(); err != nil {
 		t.Fatal(err)

@@ -419,8 +419,12 @@ func (m *Manager) setDevices(devs []specs.LinuxDeviceCgroup) error {
 		rules = append(rules, r)
 	}
 	if d, ok := m.paths["devices"]; ok && !m.v2["devices"] {
-		if err := m.write(d, "devices.deny", "a"); err != nil {
-			return err
+		// Start from "deny all" unless the first rule resets everything
+		// anyway.
+		if f := rules[0]; f.typ != 0 || f.major >= 0 || f.minor >= 0 {
+			if err := m.write(d, "devices.deny", "a"); err != nil {
+				return err
+			}
 		}
 		for _, r := range rules {
 			file := "devices.deny"

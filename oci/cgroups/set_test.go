@@ -207,8 +207,14 @@ func TestSetV1(t *testing.T) {
 				{Allow: true, Type: "c", Major: p(int64(136)), Access: "rw"},
 				{Allow: false, Type: "c", Major: p(int64(136)), Minor: p(int64(2)), Access: "w"},
 			}},
-			writes: []string{"devices/c/devices.deny=a", "devices/c/devices.deny=a *:* rwm", "devices/c/devices.allow=c 1:3 rwm",
+			writes: []string{"devices/c/devices.deny=a *:* rwm", "devices/c/devices.allow=c 1:3 rwm",
 				"devices/c/devices.allow=c 136:* rw", "devices/c/devices.deny=c 136:2 w"},
+		},
+		{
+			name:   "devices: rules without a reset start from deny all",
+			files:  files("devices/c", "devices.allow", "devices.deny"),
+			r:      &specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{{Allow: true, Type: "c", Major: p(int64(1)), Minor: p(int64(3)), Access: "r"}}},
+			writes: []string{"devices/c/devices.deny=a", "devices/c/devices.allow=c 1:3 r"},
 		},
 		{
 			name:   "bad device rule",
