@@ -1,9 +1,10 @@
 package seccomp
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -199,7 +200,7 @@ func (c *compiler) spans(spans []span, abi int, lo, hi uint32) []span {
 	for _, e := range byNr {
 		entries = append(entries, e)
 	}
-	sort.Slice(entries, func(i, j int) bool { return entries[i].nr < entries[j].nr })
+	slices.SortFunc(entries, func(x, y *entry) int { return cmp.Compare(x.nr, y.nr) })
 
 	// The verdict of numbers without rules: the default action, or ENOSYS
 	// above max but for ARM's private calls.
