@@ -19,14 +19,16 @@
 // median and p90 per operation and runtime and the ratios of the subject
 // runtime to the others, or the same as JSON with -json.
 //
-// It needs root. Runtimes that are not installed are skipped; a runtime that
-// fails is dropped with the failing command and its stderr in the report.
+// It needs root. Runtimes that are not installed are skipped. A failed
+// iteration is reported with the failing command and its stderr and not
+// counted; a runtime is dropped after its first failure, or after more than
+// -tolerate of them.
 // On a cgroup v1 hybrid host crun refuses to run while hugetlb is only on the
 // v2 hierarchy; runtimebench mounts it as a v1 hierarchy at
 // /sys/fs/cgroup/hugetlb first, and says so (-mount-hugetlb=false to not).
 //
 // Usage:
 //
-//	runtimebench [-n 20] [-warmup 2] [-states 10] [-runtimes petrel,runc,crun]
+//	runtimebench [-n 20] [-warmup 2] [-states 10] [-tolerate 0] [-runtimes petrel,runc,crun]
 //	             [-petrel bin/petrel] [-runc runc] [-crun crun] [-subject petrel] [-json]
 package main

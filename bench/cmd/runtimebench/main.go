@@ -29,6 +29,7 @@ var tableOps = []string{"run", "create", "start", "state", "kill+delete", "run u
 
 type options struct {
 	n, warmup, states int
+	tolerate          int
 	runtimes          string
 	paths             map[string]*string
 	subject           string
@@ -44,6 +45,7 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.n, "n", 20, "measured iterations")
 	fs.IntVar(&o.warmup, "warmup", 2, "iterations run first and not counted (at least 1: it checks each runtime works)")
 	fs.IntVar(&o.states, "states", 10, "`state` calls per iteration")
+	fs.IntVar(&o.tolerate, "tolerate", 0, "failed iterations per runtime that are skipped (and reported) before the runtime is dropped")
 	fs.StringVar(&o.runtimes, "runtimes", "petrel,runc,crun", "runtimes to compare, in order")
 	defPetrel := os.Getenv("PETREL_BIN")
 	if defPetrel == "" {
@@ -61,7 +63,7 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if fs.NArg() > 0 || o.n < 1 || o.warmup < 1 || o.states < 1 {
+	if fs.NArg() > 0 || o.n < 1 || o.warmup < 1 || o.states < 1 || o.tolerate < 0 {
 		fmt.Fprintln(stderr, "runtimebench: bad arguments (see -h)")
 		return 2
 	}
@@ -165,7 +167,7 @@ func bench(o options, log io.Writer) (*report, error) {
 		// runtime always runs right after another one.
 		for k := range rts {
 			r := rts[(i+k)%len(rts)]
-			if r.failure != nil {
+			if r.dropped {
 				continue
 			}
 			id := fmt.Sprintf("rb%d-%s-%d", os.Getpid(), r.name, i)
@@ -175,8 +177,13 @@ func bench(o options, log io.Writer) (*report, error) {
 				if !errors.As(err, &ce) {
 					ce = &callError{cmd: r.name, err: err}
 				}
-				r.failure = ce
-				fmt.Fprintf(log, "runtimebench: %s failed in iteration %d, dropped:\n  %v\n", r.name, i+1, ce)
+				r.failures = append(r.failures, fmt.Sprintf("iteration %d: %v", i+1, ce))
+				r.dropped = len(r.failures) > o.tolerate
+				what := "not counted"
+				if r.dropped {
+					what = "dropped"
+				}
+				fmt.Fprintf(log, "\nruntimebench: %s failed in iteration %d, %s:\n  %v\n", r.name, i+1, what, ce)
 				continue
 			}
 			if i >= o.warmup {
@@ -191,10 +198,7 @@ func bench(o options, log io.Writer) (*report, error) {
 		fmt.Fprintln(log)
 	}
 	for _, r := range rts {
-		info := runtimeInfo{Name: r.name, Path: r.path, Version: r.version}
-		if r.failure != nil {
-			info.Error = r.failure.Error()
-		}
+		info := runtimeInfo{Name: r.name, Path: r.path, Version: r.version, Errors: r.failures, Dropped: r.dropped}
 		rep.Runtimes = append(rep.Runtimes, info)
 	}
 	rep.finish()

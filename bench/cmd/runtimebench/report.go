@@ -32,7 +32,9 @@ type runtimeInfo struct {
 	Path    string `json:"path,omitempty"`
 	Version string `json:"version,omitempty"`
 	Skipped string `json:"skipped,omitempty"`
-	Error   string `json:"error,omitempty"`
+	// Errors are the failed iterations, not counted in the figures.
+	Errors  []string `json:"errors,omitempty"`
+	Dropped bool     `json:"dropped,omitempty"`
 }
 
 type rss struct {
@@ -100,7 +102,7 @@ func (r *report) finish() {
 
 func (r *report) failed() bool {
 	for _, rt := range r.Runtimes {
-		if rt.Error != "" {
+		if len(rt.Errors) > 0 {
 			return true
 		}
 	}
@@ -198,8 +200,16 @@ func (r *report) print(w io.Writer) {
 		}
 	}
 	for _, rt := range r.Runtimes {
-		if rt.Error != "" {
-			fmt.Fprintf(w, "\n%s FAILED and was dropped:\n  %s\n", rt.Name, rt.Error)
+		if len(rt.Errors) == 0 {
+			continue
+		}
+		what := "not counted"
+		if rt.Dropped {
+			what = "then dropped"
+		}
+		fmt.Fprintf(w, "\n%s FAILED %d time(s), %s:\n", rt.Name, len(rt.Errors), what)
+		for _, e := range rt.Errors {
+			fmt.Fprintf(w, "  %s\n", e)
 		}
 	}
 }

@@ -20,7 +20,10 @@ type runtime struct {
 	version string
 	errlog  *os.File // stderr of every call, read back on failure
 	outlog  *os.File // stdout of calls whose output is read
-	failure *callError
+	// failures are the failed iterations, each with the failing command
+	// and its stderr; a dropped runtime runs no further iterations.
+	failures []string
+	dropped  bool
 }
 
 // A sample is one timed call: wall time from fork to reaped exit, and the
