@@ -358,6 +358,7 @@ func TestValidate(t *testing.T) {
 		{"big errno", func(c *specs.LinuxSeccomp) { c.DefaultErrnoRet = uintp(5000) }, "defaultAction: invalid seccomp profile: errnoRet 5000 of SCMP_ACT_ERRNO is larger than 4095"},
 		{"unknown arch", func(c *specs.LinuxSeccomp) { c.Architectures = append(c.Architectures, "SCMP_ARCH_Z80") }, `invalid seccomp profile: unknown architecture "SCMP_ARCH_Z80"`},
 		{"unknown flag", func(c *specs.LinuxSeccomp) { c.Flags = append(c.Flags, "SECCOMP_FILTER_FLAG_NEW_LISTENER") }, `invalid seccomp profile: unknown flag "SECCOMP_FILTER_FLAG_NEW_LISTENER"`},
+		{"errno with allow", func(c *specs.LinuxSeccomp) { c.Syscalls[0].ErrnoRet = uintp(1) }, "syscalls[0]: invalid seccomp profile: errnoRet with SCMP_ACT_ALLOW: only SCMP_ACT_ERRNO and SCMP_ACT_TRACE return an errno"},
 		{"unknown rule action", func(c *specs.LinuxSeccomp) { c.Syscalls[0].Action = "ALLOW" }, `syscalls[0]: invalid seccomp profile: unknown action "ALLOW"`},
 		{"empty name", func(c *specs.LinuxSeccomp) { c.Syscalls[0].Names = []string{""} }, "syscalls[0]: invalid seccomp profile: empty system call name"},
 		{"unknown operator", func(c *specs.LinuxSeccomp) { c.Syscalls[0].Args[0].Op = "SCMP_CMP_XOR" }, `syscalls[0].args[0]: invalid seccomp profile: unknown operator "SCMP_CMP_XOR"`},

@@ -68,21 +68,33 @@ func randomProfile(s *bytesSource) *specs.LinuxSeccomp {
 		DefaultAction:   someActions[pick(len(someActions))],
 		DefaultErrnoRet: errno(),
 	}
+	if !bad && cfg.DefaultAction != specs.ActErrno && cfg.DefaultAction != specs.ActTrace {
+		cfg.DefaultErrnoRet = nil
+	}
 	for n := s.intn(4); n > 0; n-- {
 		cfg.Architectures = append(cfg.Architectures, someArches[pick(len(someArches))])
 	}
 	for n := s.intn(3); n > 0; n-- {
 		cfg.Flags = append(cfg.Flags, someFlags[pick(len(someFlags))])
 	}
-	if s.intn(2) == 0 {
+	if !bad || s.intn(2) == 0 {
 		cfg.ListenerPath = "/run/agent.sock"
+	}
+	if !bad && cfg.DefaultAction == specs.ActNotify {
+		cfg.DefaultAction = specs.ActKillThread
 	}
 	for n := s.intn(128); n > 0; n-- {
 		sc := specs.LinuxSyscall{Action: someActions[pick(len(someActions))], ErrnoRet: errno()}
+		if !bad && sc.Action != specs.ActErrno && sc.Action != specs.ActTrace {
+			sc.ErrnoRet = nil
+		}
 		for m := 1 + s.intn(6); m > 0; m-- {
 			name := sysName(int(binary.LittleEndian.Uint16([]byte{s.byte(), s.byte()})) % len(sysNameEnd))
 			if s.intn(32) == 0 {
 				name = "unknown_call"
+			}
+			if !bad && name == "write" && sc.Action == specs.ActNotify {
+				continue
 			}
 			sc.Names = append(sc.Names, name)
 		}
@@ -102,7 +114,9 @@ func randomProfile(s *bytesSource) *specs.LinuxSeccomp {
 			}
 			sc.Args = append(sc.Args, arg)
 		}
-		cfg.Syscalls = append(cfg.Syscalls, sc)
+		if len(sc.Names) > 0 {
+			cfg.Syscalls = append(cfg.Syscalls, sc)
+		}
 	}
 	return cfg
 }

@@ -48,10 +48,14 @@ func invalid(format string, args ...any) error {
 }
 
 // action returns the SECCOMP_RET_* value of act; errnoRet (nil: EPERM) is
-// the data of SCMP_ACT_ERRNO and SCMP_ACT_TRACE, as in runc.
+// the data of SCMP_ACT_ERRNO and SCMP_ACT_TRACE, as in runc. The
+// runtime-spec has the runtime fail when another action carries one.
 func action(act specs.LinuxSeccompAction, errnoRet *uint) (uint32, error) {
 	data := uint32(unix.EPERM)
 	if errnoRet != nil {
+		if act != specs.ActErrno && act != specs.ActTrace {
+			return 0, invalid("errnoRet with %s: only SCMP_ACT_ERRNO and SCMP_ACT_TRACE return an errno", act)
+		}
 		if *errnoRet > maxErrno {
 			return 0, invalid("errnoRet %d of %s is larger than %d", *errnoRet, act, maxErrno)
 		}
