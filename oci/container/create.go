@@ -142,6 +142,11 @@ func Create(opts CreateOptions) (c *Container, err error) {
 	if err := unix.Mkfifo(fifo, 0o622); err != nil {
 		return nil, fmt.Errorf("exec fifo: %w", err)
 	}
+	// The init opens it as the container's root, which in a user
+	// namespace is another host user.
+	if err := os.Chmod(fifo, 0o622); err != nil {
+		return nil, fmt.Errorf("exec fifo: %w", err)
+	}
 	cg, err = cgroups.New(s.Linux.CgroupsPath, opts.ID)
 	if err != nil {
 		return nil, err
@@ -179,6 +184,16 @@ func Create(opts CreateOptions) (c *Container, err error) {
 		cmd.ExtraFiles = append(cmd.ExtraFiles, console)
 		cmd.Env = append(cmd.Env, "PETREL_CONSOLE_FD="+strconv.Itoa(2+len(cmd.ExtraFiles)))
 	}
+	// Init opens the fifo through this O_PATH fd (as /proc/self/fd/N),
+	// which needs no search permission on the state directory: a user
+	// namespace's root may have none.
+	fifoPath, err := os.OpenFile(fifo, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("exec fifo: %w", err)
+	}
+	defer fifoPath.Close()
+	cmd.ExtraFiles = append(cmd.ExtraFiles, fifoPath)
+	fifoFd := 2 + len(cmd.ExtraFiles)
 	mountNSFd := 0
 	if mountNSPath != "" {
 		f, err := os.Open(mountNSPath)
@@ -197,6 +212,9 @@ func Create(opts CreateOptions) (c *Container, err error) {
 			cmd.SysProcAttr.GidMappings = append(cmd.SysProcAttr.GidMappings, syscall.SysProcIDMap{ContainerID: int(m.ContainerID), HostID: int(m.HostID), Size: int(m.Size)})
 		}
 		cmd.SysProcAttr.GidMappingsEnableSetgroups = true
+		// Our host uid is unmapped in the new namespace; become its root
+		// before exec, or exec drops every capability.
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: true}
 	}
 	if err := startJoined(cmd, joins); err != nil {
 		return nil, fmt.Errorf("start init: %w", err)
@@ -224,7 +242,7 @@ func Create(opts CreateOptions) (c *Container, err error) {
 
 	sc := newSyncConn(parentSock)
 	cfg := &initConfig{
-		ID: opts.ID, Spec: s, Process: s.Process, Rootfs: c.Rootfs, Bundle: bundle, Fifo: fifo,
+		ID: opts.ID, Spec: s, Process: s.Process, Rootfs: c.Rootfs, Bundle: bundle, FifoFd: fifoFd,
 		NoPivot: opts.NoPivot, Console: console != nil, CgroupPaths: c.CgroupPaths, NewCgroupNS: newCgroupNS, MountNSFd: mountNSFd,
 	}
 	if err := sc.send(syncMsg{Type: msgConfig, Config: cfg}); err != nil {
@@ -317,21 +335,6 @@ func startJoined(cmd *exec.Cmd, joins []nsJoin) error {
 	return <-errc
 }
 
-// defaultDevices are allowed in the device cgroup of every container, as
-// runc and Docker allow them.
-var defaultDevices = []specs.LinuxDeviceCgroup{
-	{Allow: true, Type: "c", Major: i64(1), Minor: i64(3), Access: "rwm"},    // null
-	{Allow: true, Type: "c", Major: i64(1), Minor: i64(5), Access: "rwm"},    // zero
-	{Allow: true, Type: "c", Major: i64(1), Minor: i64(7), Access: "rwm"},    // full
-	{Allow: true, Type: "c", Major: i64(1), Minor: i64(8), Access: "rwm"},    // random
-	{Allow: true, Type: "c", Major: i64(1), Minor: i64(9), Access: "rwm"},    // urandom
-	{Allow: true, Type: "c", Major: i64(5), Minor: i64(0), Access: "rwm"},    // tty
-	{Allow: true, Type: "c", Major: i64(5), Minor: i64(1), Access: "rwm"},    // console
-	{Allow: true, Type: "c", Major: i64(5), Minor: i64(2), Access: "rwm"},    // ptmx
-	{Allow: true, Type: "c", Major: i64(136), Minor: nil, Access: "rwm"},     // pts
-	{Allow: true, Type: "c", Major: i64(10), Minor: i64(200), Access: "rwm"}, // tun
-}
-
 func i64(v int64) *int64 { return &v }
 
 // withDefaultDevices returns a copy of r whose device rules also allow the
@@ -345,7 +348,7 @@ func withDefaultDevices(r *specs.LinuxResources, devs []specs.LinuxDevice) *spec
 		return &out
 	}
 	rules := append([]specs.LinuxDeviceCgroup(nil), out.Devices...)
-	rules = append(rules, defaultDevices...)
+	rules = append(rules, cgroups.AllowedDevices()...)
 	for _, d := range devs {
 		t := d.Type
 		if t == "u" {

@@ -30,7 +30,10 @@ func Init() int {
 	unix.CloseOnExec(fd)
 	sc := newSyncConn(f)
 	if err := initProcess(sc); err != nil {
-		sc.send(syncMsg{Type: msgError, Error: err.Error()})
+		// Past msgReady the runtime is gone: stderr is all that is left.
+		if sc.send(syncMsg{Type: msgError, Error: err.Error()}) != nil {
+			fmt.Fprintf(os.Stderr, "petrel-runtime init: %v\n", err)
+		}
 		return 1
 	}
 	return 0 // not reached: initProcess execs
@@ -74,10 +77,15 @@ func initContainer(sc *syncConn, cfg *initConfig, console *os.File) error {
 	s := cfg.Spec
 	// Block on the exec fifo in the background: the open, started before
 	// pivot_root, completes when Start opens the fifo for reading.
+	unix.CloseOnExec(cfg.FifoFd)
+	fifoName := "/proc/self/fd/" + strconv.Itoa(cfg.FifoFd)
+	if err := unix.Access(fifoName, unix.W_OK); err != nil {
+		return fmt.Errorf("exec fifo: %w", err)
+	}
 	fifoc := make(chan *os.File, 1)
 	fifoErr := make(chan error, 1)
 	go func() {
-		f, err := os.OpenFile(cfg.Fifo, os.O_WRONLY|unix.O_CLOEXEC, 0)
+		f, err := os.OpenFile(fifoName, os.O_WRONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
 			fifoErr <- fmt.Errorf("open exec fifo: %w", err)
 			return

@@ -52,7 +52,7 @@ type initConfig struct {
 	Process     *specs.Process    `json:"process"`
 	Rootfs      string            `json:"rootfs"`
 	Bundle      string            `json:"bundle"`
-	Fifo        string            `json:"fifo,omitempty"`
+	FifoFd      int               `json:"fifoFd,omitempty"` // O_PATH fd of the exec fifo
 	NoPivot     bool              `json:"noPivot,omitempty"`
 	Console     bool              `json:"console,omitempty"` // a console socket fd is in $PETREL_CONSOLE_FD
 	CgroupPaths map[string]string `json:"cgroupPaths,omitempty"`
