@@ -1,0 +1,220 @@
+package snapshot
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/petrel-edge/petrel/core/atomicfile"
+	"github.com/petrel-edge/petrel/image/digest"
+)
+
+// A Mount says how to mount a container's root filesystem, in the terms
+// of mount(2) and of the OCI runtime spec's mounts.
+type Mount struct {
+	Type    string   `json:"type"` // "overlay" or "bind"
+	Source  string   `json:"source"`
+	Options []string `json:"options"`
+}
+
+// An Active snapshot is a container's writable root filesystem.
+type Active struct {
+	Key    string        `json:"key"`
+	Parent digest.Digest `json:"parent,omitempty"` // top layer, "" for an empty rootfs
+}
+
+// maxMountData is the room mount(2) gives to options (one page).
+const maxMountData = 4096
+
+func checkKey(key string) error {
+	if key == "" || key == "." || key == ".." || strings.ContainsAny(key, "/\x00") || len(key) > 128 {
+		return fmt.Errorf("invalid snapshot key %q", key)
+	}
+	return nil
+}
+
+func (s *Snapshotter) activeDir(key string) string { return filepath.Join(s.root, "active", key) }
+
+// Prepare makes the writable snapshot key on top of layer parent ("" for
+// none) and returns how to mount it. With the copy driver the parent's
+// tree is copied now.
+func (s *Snapshotter) Prepare(key string, parent digest.Digest) (Mount, error) {
+	if err := checkKey(key); err != nil {
+		return Mount{}, err
+	}
+	if parent != "" && !s.Has(parent) {
+		return Mount{}, fmt.Errorf("prepare %s: %w: %s", key, ErrNotFound, parent)
+	}
+	dir := s.activeDir(key)
+	if _, err := os.Stat(dir); err == nil {
+		return Mount{}, fmt.Errorf("prepare %s: %w", key, ErrExists)
+	}
+	tmp, err := s.tempDir()
+	if err != nil {
+		return Mount{}, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			os.RemoveAll(tmp)
+		}
+	}()
+	if s.driver == Overlay {
+		for _, d := range []string{"upper", "work"} {
+			if err := os.Mkdir(filepath.Join(tmp, d), 0o755); err != nil {
+				return Mount{}, err
+			}
+		}
+	} else {
+		if err := os.Mkdir(filepath.Join(tmp, "fs"), 0o755); err != nil {
+			return Mount{}, err
+		}
+		if parent != "" {
+			if err := copyTree(s.Path(parent), filepath.Join(tmp, "fs")); err != nil {
+				return Mount{}, fmt.Errorf("prepare %s: %w", key, err)
+			}
+		}
+	}
+	b, _ := json.Marshal(Active{Key: key, Parent: parent})
+	if err := atomicfile.WriteFile(filepath.Join(tmp, "active.json"), b, 0o600); err != nil {
+		return Mount{}, err
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		return Mount{}, fmt.Errorf("prepare %s: %w", key, err)
+	}
+	ok = true
+	if err := atomicfile.SyncDir(filepath.Dir(dir)); err != nil {
+		return Mount{}, err
+	}
+	return s.Mounts(key)
+}
+
+// GetActive returns the record of snapshot key.
+func (s *Snapshotter) GetActive(key string) (Active, error) {
+	if err := checkKey(key); err != nil {
+		return Active{}, err
+	}
+	b, err := os.ReadFile(filepath.Join(s.activeDir(key), "active.json"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return Active{}, fmt.Errorf("%w: %s", ErrNotFound, key)
+	}
+	if err != nil {
+		return Active{}, err
+	}
+	var a Active
+	if err := json.Unmarshal(b, &a); err != nil {
+		return Active{}, fmt.Errorf("snapshot %s: %w", key, err)
+	}
+	return a, nil
+}
+
+// Mounts returns how to mount snapshot key.
+func (s *Snapshotter) Mounts(key string) (Mount, error) {
+	a, err := s.GetActive(key)
+	if err != nil {
+		return Mount{}, err
+	}
+	dir := s.activeDir(key)
+	if s.driver == Copy {
+		return Mount{Type: "bind", Source: filepath.Join(dir, "fs"), Options: []string{"rbind", "rw"}}, nil
+	}
+	var lowers []string
+	if a.Parent != "" {
+		chain, err := s.Chain(a.Parent)
+		if err != nil {
+			return Mount{}, fmt.Errorf("snapshot %s: %w", key, err)
+		}
+		for _, l := range chain {
+			lowers = append(lowers, s.Path(l.ChainID))
+		}
+	} else {
+		empty := filepath.Join(s.root, "empty")
+		if err := os.MkdirAll(empty, 0o755); err != nil {
+			return Mount{}, err
+		}
+		lowers = []string{empty}
+	}
+	m := Mount{Type: "overlay", Source: "overlay", Options: []string{
+		"lowerdir=" + strings.Join(lowers, ":"),
+		"upperdir=" + filepath.Join(dir, "upper"),
+		"workdir=" + filepath.Join(dir, "work"),
+	}}
+	if n := len(strings.Join(m.Options, ",")); n >= maxMountData {
+		return Mount{}, fmt.Errorf("snapshot %s: %d layers need %d bytes of overlay options, more than mount(2) takes", key, len(lowers), n)
+	}
+	return m, nil
+}
+
+// UpperDir returns the directory holding what the container changed
+// (overlay) or its whole tree (copy).
+func (s *Snapshotter) UpperDir(key string) string {
+	if s.driver == Copy {
+		return filepath.Join(s.activeDir(key), "fs")
+	}
+	return filepath.Join(s.activeDir(key), "upper")
+}
+
+// Actives lists the writable snapshots.
+func (s *Snapshotter) Actives() ([]Active, error) {
+	ents, err := os.ReadDir(filepath.Join(s.root, "active"))
+	if err != nil {
+		return nil, err
+	}
+	var out []Active
+	for _, e := range ents {
+		if a, err := s.GetActive(e.Name()); err == nil {
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}
+
+// RemoveActive deletes snapshot key; it must not be mounted.
+func (s *Snapshotter) RemoveActive(key string) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	tmp, err := s.tempDir()
+	if err != nil {
+		return err
+	}
+	os.Remove(tmp)
+	if err := os.Rename(s.activeDir(key), tmp); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("%w: %s", ErrNotFound, key)
+		}
+		return fmt.Errorf("remove snapshot %s: %w", key, err)
+	}
+	return os.RemoveAll(tmp)
+}
+
+// MountAt mounts m on target.
+func MountAt(m Mount, target string) error {
+	switch m.Type {
+	case "overlay":
+		if err := unix.Mount(m.Source, target, "overlay", 0, strings.Join(m.Options, ",")); err != nil {
+			return fmt.Errorf("mount overlay on %s: %w", target, err)
+		}
+	case "bind":
+		if err := unix.Mount(m.Source, target, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			return fmt.Errorf("bind %s on %s: %w", m.Source, target, err)
+		}
+	default:
+		return fmt.Errorf("mount on %s: unknown type %q", target, m.Type)
+	}
+	return nil
+}
+
+// Unmount detaches what is mounted on target.
+func Unmount(target string) error {
+	if err := unix.Unmount(target, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
+		return fmt.Errorf("unmount %s: %w", target, err)
+	}
+	return nil
+}
