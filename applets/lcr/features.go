@@ -6,6 +6,7 @@ import (
 
 	"github.com/petrel-edge/petrel/oci/caps"
 	"github.com/petrel-edge/petrel/oci/cgroups"
+	"github.com/petrel-edge/petrel/oci/seccomp"
 )
 
 func featuresDoc() *features.Features {
@@ -24,7 +25,7 @@ func featuresDoc() *features.Features {
 			Namespaces:   []string{"cgroup", "ipc", "mount", "network", "pid", "user", "uts"},
 			Capabilities: caps.Names(),
 			Cgroup:       cgroups.Features(),
-			Seccomp:      seccompFeatures(),
+			Seccomp:      seccomp.Features(),
 			Apparmor:     &features.Apparmor{Enabled: new(bool)},
 			Selinux:      &features.Selinux{Enabled: new(bool)},
 			IntelRdt:     &features.IntelRdt{Enabled: new(bool)},
@@ -32,9 +33,4 @@ func featuresDoc() *features.Features {
 		Annotations: map[string]string{"org.petrel.runtime.name": "petrel-runtime"},
 	}
 	return f
-}
-
-func seccompFeatures() *features.Seccomp {
-	on := true
-	return &features.Seccomp{Enabled: &on}
 }

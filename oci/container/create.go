@@ -75,6 +75,9 @@ func Create(opts CreateOptions) (c *Container, err error) {
 		if err := seccomp.Validate(s.Linux.Seccomp); err != nil {
 			return nil, fmt.Errorf("linux.seccomp: %w", err)
 		}
+		if usesNotify(s.Linux.Seccomp) {
+			return nil, errors.New("linux.seccomp: SCMP_ACT_NOTIFY (seccomp agents) is not supported")
+		}
 	}
 	var cloneflags uintptr
 	var joins []nsJoin
@@ -361,4 +364,16 @@ func withDefaultDevices(r *specs.LinuxResources, devs []specs.LinuxDevice) *spec
 	}
 	out.Devices = rules
 	return &out
+}
+
+func usesNotify(s *specs.LinuxSeccomp) bool {
+	if s.DefaultAction == specs.ActNotify {
+		return true
+	}
+	for _, sc := range s.Syscalls {
+		if sc.Action == specs.ActNotify {
+			return true
+		}
+	}
+	return false
 }

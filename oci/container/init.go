@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/petrel-edge/petrel/oci/caps"
+	"github.com/petrel-edge/petrel/oci/seccomp"
 	ocispec "github.com/petrel-edge/petrel/oci/spec"
 )
 
@@ -219,7 +220,7 @@ func prepareProcess(p *specs.Process, sec *specs.LinuxSeccomp) (string, error) {
 	// Without no_new_privs, seccomp needs CAP_SYS_ADMIN, which the user
 	// change may drop: load the filter first.
 	if sec != nil && !p.NoNewPrivileges {
-		if _, err := loadSeccomp(sec); err != nil {
+		if _, err := seccomp.Load(sec); err != nil {
 			return "", fmt.Errorf("seccomp: %w", err)
 		}
 	}
@@ -244,7 +245,7 @@ func prepareProcess(p *specs.Process, sec *specs.LinuxSeccomp) (string, error) {
 		return "", err
 	}
 	if sec != nil && p.NoNewPrivileges {
-		if _, err := loadSeccomp(sec); err != nil {
+		if _, err := seccomp.Load(sec); err != nil {
 			return "", fmt.Errorf("seccomp: %w", err)
 		}
 	}

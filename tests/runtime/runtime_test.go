@@ -91,7 +91,7 @@ func (r *rt) cleanup(id string) {
 }
 
 func uniqueID(t *testing.T) string {
-	return fmt.Sprintf("t%d-%s", os.Getpid(), strings.NewReplacer("/", "-", "_", "-").Replace(strings.ToLower(t.Name())))
+	return fmt.Sprintf("t%d-%s", os.Getpid(), strings.NewReplacer("/", "-", "_", "-", "=", "-").Replace(strings.ToLower(t.Name())))
 }
 
 func TestRunPassesOutputAndExitCode(t *testing.T) {
@@ -495,5 +495,32 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not reached in 10s")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestSeccomp(t *testing.T) {
+	r := newRT(t)
+	for _, nnp := range []bool{true, false} {
+		t.Run(fmt.Sprintf("no_new_privs=%v", nnp), func(t *testing.T) {
+			b := testenv.Bundle(t, func(s *specs.Spec) {
+				s.Root.Readonly = false
+				s.Process.NoNewPrivileges = nnp
+				s.Process.Args = []string{"sh", "-c", "mkdir /tmp/a 2>&1; echo mkdir=$?; touch /tmp/b && echo touch=ok"}
+				s.Linux.Seccomp = &specs.LinuxSeccomp{
+					DefaultAction: specs.ActAllow,
+					Architectures: []specs.Arch{specs.ArchX86_64, specs.ArchX86, specs.ArchAARCH64, specs.ArchARM, specs.ArchRISCV64},
+					Syscalls: []specs.LinuxSyscall{{
+						Names: []string{"mkdir", "mkdirat"}, Action: specs.ActErrno, ErrnoRet: func() *uint { v := uint(unix.EPERM); return &v }(),
+					}},
+				}
+			})
+			out, errs, code := r.run("run", "--bundle", b, uniqueID(t))
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, errs)
+			}
+			if !strings.Contains(out, "Operation not permitted") || !strings.Contains(out, "mkdir=1") || !strings.Contains(out, "touch=ok") {
+				t.Errorf("output %q: want mkdir refused with EPERM and touch allowed", out)
+			}
+		})
 	}
 }
