@@ -431,6 +431,7 @@ func TestSyscallTables(t *testing.T) {
 	}{
 		{specs.ArchAARCH64, "mkdir"}, {specs.ArchX32, "uselib"}, {specs.ArchX86_64, "socketcall"},
 		{specs.ArchX86, "breakpoint"}, {specs.ArchX86_64, "zz_not_a_call"}, {specs.ArchX86_64, ""},
+		{specs.ArchARM, "syscall_mask"}, {specs.ArchAARCH64, "arch_specific_syscall"},
 	}
 	for _, tt := range absent {
 		if nr, ok := syscallNr(archIndex(t, tt.arch), tt.name); ok {

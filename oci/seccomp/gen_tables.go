@@ -50,6 +50,9 @@ var x32Missing = []string{
 	"uretprobe", "map_shadow_stack",
 }
 
+// notCalls are constants of the zsysnum files that name no system call.
+var notCalls = map[string]bool{"syscall_mask": true, "arch_specific_syscall": true}
+
 // armPrivate are ARM's private system calls, numbered from 0x0f0000.
 var armPrivate = map[string]uint32{
 	"breakpoint": 1, "cacheflush": 2, "usr26": 3, "usr32": 4, "set_tls": 5, "get_tls": 6,
@@ -193,7 +196,9 @@ func parse(path string) (map[string]uint32, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
-		t[strings.ToLower(m[1])] = uint32(nr)
+		if name := strings.ToLower(m[1]); !notCalls[name] {
+			t[name] = uint32(nr)
+		}
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
