@@ -119,3 +119,42 @@ func sysName(i int) string {
 	}
 	return sysNames[start:sysNameEnd[i]]
 }
+
+// i386 reaches the socket and System V IPC calls through socketcall(2) and
+// ipc(2) too, with the call's number in argument 0; libseccomp filters both
+// ways, and so do we.
+const (
+	nrSocketcall386 = 102
+	nrIPC386        = 117
+)
+
+var x86Muxed = [...]struct {
+	name string
+	mux  uint16
+	sub  uint8
+}{
+	{"socket", nrSocketcall386, 1}, {"bind", nrSocketcall386, 2}, {"connect", nrSocketcall386, 3},
+	{"listen", nrSocketcall386, 4}, {"accept", nrSocketcall386, 5}, {"getsockname", nrSocketcall386, 6},
+	{"getpeername", nrSocketcall386, 7}, {"socketpair", nrSocketcall386, 8}, {"send", nrSocketcall386, 9},
+	{"recv", nrSocketcall386, 10}, {"sendto", nrSocketcall386, 11}, {"recvfrom", nrSocketcall386, 12},
+	{"shutdown", nrSocketcall386, 13}, {"setsockopt", nrSocketcall386, 14}, {"getsockopt", nrSocketcall386, 15},
+	{"sendmsg", nrSocketcall386, 16}, {"recvmsg", nrSocketcall386, 17}, {"accept4", nrSocketcall386, 18},
+	{"recvmmsg", nrSocketcall386, 19}, {"sendmmsg", nrSocketcall386, 20},
+	{"semop", nrIPC386, 1}, {"semget", nrIPC386, 2}, {"semctl", nrIPC386, 3}, {"semtimedop", nrIPC386, 4},
+	{"msgsnd", nrIPC386, 11}, {"msgrcv", nrIPC386, 12}, {"msgget", nrIPC386, 13}, {"msgctl", nrIPC386, 14},
+	{"shmat", nrIPC386, 21}, {"shmdt", nrIPC386, 22}, {"shmget", nrIPC386, 23}, {"shmctl", nrIPC386, 24},
+}
+
+// multiplexed returns the multiplexer and sub-call through which ABI abi
+// also reaches name.
+func multiplexed(abi int, name string) (mux, sub uint32, ok bool) {
+	if arches[abi].tab != tab386 {
+		return 0, 0, false
+	}
+	for _, m := range x86Muxed {
+		if m.name == name {
+			return uint32(m.mux), uint32(m.sub), true
+		}
+	}
+	return 0, 0, false
+}

@@ -172,28 +172,34 @@ func (c *compiler) spans(spans []span, abi int, lo, hi uint32) []span {
 	byNr := map[uint32]*entry{}
 	var max uint32
 	haveMax := false
+	add := func(nr uint32, rules []rule) {
+		e := byNr[nr]
+		if e == nil {
+			e = &entry{nr: nr}
+			byNr[nr] = e
+		}
+		e.rules = append(e.rules, rules...)
+	}
 	for i := range c.cfg.Syscalls {
 		sc := &c.cfg.Syscalls[i]
 		act, _ := action(sc.Action, sc.ErrnoRet)
 		for _, name := range sc.Names {
 			nr, ok := syscallNr(abi, name)
-			if !ok {
-				continue // unknown here: skipped, as runc does
-			}
 			// ARM's private calls sit far above the table; they would
 			// disable the stub.
-			if !isARMPrivate(abi, nr) && (!haveMax || nr > max) {
+			if ok && !isARMPrivate(abi, nr) && (!haveMax || nr > max) {
 				max, haveMax = nr, true
 			}
 			if act == c.defAct {
 				continue // redundant, as in runc
 			}
-			e := byNr[nr]
-			if e == nil {
-				e = &entry{nr: nr}
-				byNr[nr] = e
+			if ok {
+				add(nr, splitRule(sc.Args, act))
 			}
-			e.rules = append(e.rules, splitRule(sc.Args, act)...)
+			if mux, sub, ok := multiplexed(abi, name); ok {
+				add(mux, muxRules(splitRule(sc.Args, act), sub))
+			}
+			// Names unknown here are skipped, as runc does.
 		}
 	}
 	entries := make([]*entry, 0, len(byNr))
@@ -260,6 +266,24 @@ func splitRule(args []specs.LinuxSeccompArg, act uint32) []rule {
 		seen[arg.Index] = true
 	}
 	return []rule{{args, act}}
+}
+
+// muxRules turns rules for a call that i386 also reaches through a
+// multiplexer into rules for the multiplexer: the sub-call number replaces
+// any condition on argument 0, the other conditions stay (libseccomp's
+// x86_rule_add).
+func muxRules(rules []rule, sub uint32) []rule {
+	out := make([]rule, len(rules))
+	for i, r := range rules {
+		conds := []specs.LinuxSeccompArg{{Index: 0, Value: uint64(sub), Op: specs.OpEqualTo}}
+		for _, a := range r.conds {
+			if a.Index != 0 {
+				conds = append(conds, a)
+			}
+		}
+		out[i] = rule{conds, r.act}
+	}
+	return out
 }
 
 // body writes the rules of one system call, tried in order, and returns

@@ -261,6 +261,33 @@ func TestVerdicts(t *testing.T) {
 			{call{arch: specs.ArchAARCH64, name: "read"}, unix.SECCOMP_RET_KILL}, // bad arch is KILL_THREAD
 		},
 	}, {
+		name:   "i386 socketcall and ipc",
+		native: specs.ArchX86,
+		cfg: specs.LinuxSeccomp{
+			DefaultAction: specs.ActErrno,
+			Syscalls: []specs.LinuxSyscall{
+				{Names: []string{"socket"}, Action: specs.ActAllow, Args: []specs.LinuxSeccompArg{{Index: 0, Value: unix.AF_VSOCK, Op: specs.OpNotEqual}}},
+				{Names: []string{"recvmsg", "accept", "semget", "read"}, Action: specs.ActAllow},
+				{Names: []string{"sendto"}, Action: specs.ActAllow, Args: []specs.LinuxSeccompArg{{Index: 1, Value: 7, Op: specs.OpEqualTo}}},
+			},
+		},
+		checks: []check{
+			{call{arch: specs.ArchX86, name: "socket", args: [6]uint64{unix.AF_INET}}, retAllow},
+			{call{arch: specs.ArchX86, name: "socket", args: [6]uint64{unix.AF_VSOCK}}, retEPERM},
+			// Through socketcall the family is behind a pointer: the
+			// sub-call number replaces the condition on argument 0.
+			{call{arch: specs.ArchX86, name: "socketcall", args: [6]uint64{1, 0x1000}}, retAllow},
+			{call{arch: specs.ArchX86, name: "socketcall", args: [6]uint64{17}}, retAllow}, // recvmsg
+			{call{arch: specs.ArchX86, name: "socketcall", args: [6]uint64{5}}, retAllow},  // accept: no direct call
+			{call{arch: specs.ArchX86, name: "socketcall", args: [6]uint64{2}}, retEPERM},  // bind
+			{call{arch: specs.ArchX86, name: "socketcall", args: [6]uint64{11, 7}}, retAllow},
+			{call{arch: specs.ArchX86, name: "socketcall", args: [6]uint64{11, 8}}, retEPERM},
+			{call{arch: specs.ArchX86, name: "ipc", args: [6]uint64{2}}, retAllow}, // semget
+			{call{arch: specs.ArchX86, name: "ipc", args: [6]uint64{1}}, retEPERM}, // semop
+			{call{arch: specs.ArchX86, name: "recvmsg"}, retAllow},
+			{call{arch: specs.ArchX86, name: "sendmsg"}, retEPERM},
+		},
+	}, {
 		name:   "x32",
 		native: amd,
 		cfg: specs.LinuxSeccomp{

@@ -6,7 +6,9 @@
 // gets the "bad arch" action (kill the thread), unknown system call names are
 // ignored, rules for one system call are tried in order, and a system call
 // newer than any the profile names fails with ENOSYS unless the default
-// action lets system calls through (runc's -ENOSYS stub).
+// action lets system calls through (runc's -ENOSYS stub). On i386 a rule for
+// a socket or System V IPC call also covers socketcall(2) and ipc(2) with
+// that call's number, as libseccomp does.
 //
 // Compile and Validate are pure. Load changes the calling thread: the caller
 // locks it to its goroutine and sets no_new_privs (or holds CAP_SYS_ADMIN)

@@ -36,10 +36,13 @@ func modelVerdict(cfg *specs.LinuxSeccomp, nat int, d *seccompData) uint32 {
 			continue
 		}
 		for _, name := range sc.Names {
-			if nr, ok := syscallNr(abi, name); !ok || nr != d.nr {
-				continue
+			var rules []rule
+			if nr, ok := syscallNr(abi, name); ok && nr == d.nr {
+				rules = splitRule(sc.Args, act)
+			} else if mux, sub, ok := multiplexed(abi, name); ok && mux == d.nr {
+				rules = muxRules(splitRule(sc.Args, act), sub)
 			}
-			for _, r := range splitRule(sc.Args, act) {
+			for _, r := range rules {
 				all := true
 				for _, a := range r.conds {
 					all = all && holds(a, d.args[a.Index], as32)
