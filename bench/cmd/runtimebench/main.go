@@ -90,8 +90,9 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 
 // bundles are the two bundle directories that share one rootfs.
 type bundles struct {
-	run   string // process `true`
-	sleep string // process `sleep 1000`
+	run     string // process `true`
+	sleep   string // process `sleep 1000`
+	busybox string // the rootfs's static busybox
 }
 
 func bench(o options, log io.Writer) (*report, error) {
@@ -190,6 +191,17 @@ func bench(o options, log io.Writer) (*report, error) {
 				rep.add(r.name, c)
 			}
 		}
+		// The floor under every runtime call: fork, exec and wait of a
+		// static binary that does nothing, as many times as state.
+		for range o.states {
+			d, err := execFloor(b.busybox)
+			if err != nil {
+				return nil, err
+			}
+			if i >= o.warmup {
+				rep.floor = append(rep.floor, d)
+			}
+		}
 		if !o.json {
 			fmt.Fprintf(log, "\r%d/%d", i+1, total)
 		}
@@ -239,7 +251,11 @@ func makeBundles(work string) (bundles, error) {
 	if err := busybox.HostRootfs(rootfs); err != nil {
 		return bundles{}, fmt.Errorf("busybox rootfs (apt-get install busybox-static): %w", err)
 	}
-	b := bundles{run: filepath.Join(work, "bundle-true"), sleep: filepath.Join(work, "bundle-sleep")}
+	b := bundles{
+		run:     filepath.Join(work, "bundle-true"),
+		sleep:   filepath.Join(work, "bundle-sleep"),
+		busybox: filepath.Join(rootfs, "bin/busybox"),
+	}
 	for _, bd := range []struct {
 		dir  string
 		args []string
@@ -337,6 +353,16 @@ func cycle(r *runtime, b bundles, id string, states int) (cycleResult, error) {
 	c.times["kill+delete"] = c.times["kill"] + s.wall
 	ok = true
 	return c, nil
+}
+
+// execFloor times `busybox true` run as the runtimes are run.
+func execFloor(busybox string) (time.Duration, error) {
+	cmd := exec.Command(busybox, "true")
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		return 0, fmt.Errorf("%s true: %w", busybox, err)
+	}
+	return time.Since(start), nil
 }
 
 func readPid(file string) (int, error) {

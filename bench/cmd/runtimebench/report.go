@@ -22,6 +22,11 @@ type report struct {
 	Ratios map[string]map[string]float64 `json:"ratios"`
 	// Leftovers counts the `run`s that left their container behind.
 	Leftovers map[string]int `json:"run_leftovers,omitempty"`
+	// Floor is fork+exec+wait of a static `busybox true`, measured in the
+	// same loop: no runtime call can be faster on this host.
+	Floor Summary `json:"exec_floor"`
+
+	floor []time.Duration
 
 	samples    map[string]map[string][]time.Duration
 	rssSamples map[string][]int64
@@ -74,6 +79,7 @@ func (r *report) add(name string, c cycleResult) {
 
 // finish computes the summaries and ratios from the samples.
 func (r *report) finish() {
+	r.Floor = summarize(r.floor)
 	for op, byRT := range r.samples {
 		r.Ops[op] = map[string]Summary{}
 		for name, s := range byRT {
@@ -174,6 +180,7 @@ func (r *report) print(w io.Writer) {
 	}
 	rows = append(rows, row)
 	writeTable(w, rows)
+	fmt.Fprintf(w, "exec floor (fork+exec+wait of static busybox true): %.1f / %.1f ms\n", r.Floor.MedianMS, r.Floor.P90MS)
 	for n, k := range r.Leftovers {
 		fmt.Fprintf(w, "note: %s run left %d of %d containers behind (deleted, time counted in run)\n", n, k, r.Iterations)
 	}
