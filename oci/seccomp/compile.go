@@ -168,17 +168,19 @@ func (c *compiler) spans(spans []span, abi int, lo, hi uint32) []span {
 	type entry struct {
 		nr    uint32
 		rules []rule
+		key   string // where the rules come from: profile entries (and sub-calls)
 	}
 	byNr := map[uint32]*entry{}
 	var max uint32
 	haveMax := false
-	add := func(nr uint32, rules []rule) {
+	add := func(nr uint32, from string, rules []rule) {
 		e := byNr[nr]
 		if e == nil {
 			e = &entry{nr: nr}
 			byNr[nr] = e
 		}
 		e.rules = append(e.rules, rules...)
+		e.key += from
 	}
 	for i := range c.cfg.Syscalls {
 		sc := &c.cfg.Syscalls[i]
@@ -194,10 +196,10 @@ func (c *compiler) spans(spans []span, abi int, lo, hi uint32) []span {
 				continue // redundant, as in runc
 			}
 			if ok {
-				add(nr, splitRule(sc.Args, act))
+				add(nr, fmt.Sprintf("%d,", i), splitRule(sc.Args, act))
 			}
 			if mux, sub, ok := multiplexed(abi, name); ok {
-				add(mux, muxRules(splitRule(sc.Args, act), sub))
+				add(mux, fmt.Sprintf("%d/%d,", i, sub), muxRules(splitRule(sc.Args, act), sub))
 			}
 			// Names unknown here are skipped, as runc does.
 		}
@@ -233,6 +235,7 @@ func (c *compiler) spans(spans []span, abi int, lo, hi uint32) []span {
 		}
 		return spans
 	}
+	bodies := map[string]ref{}
 	cur := lo
 	for _, e := range entries {
 		if e.nr < lo || e.nr > hi {
@@ -241,7 +244,13 @@ func (c *compiler) spans(spans []span, abi int, lo, hi uint32) []span {
 		if e.nr > cur {
 			spans = fill(spans, cur, e.nr-1)
 		}
-		spans = addSpan(spans, e.nr, c.body(e.rules, abi))
+		// System calls named by the same profile entries share one body.
+		b, ok := bodies[e.key]
+		if !ok {
+			b = c.body(e.rules, abi)
+			bodies[e.key] = b
+		}
+		spans = addSpan(spans, e.nr, b)
 		if e.nr == hi {
 			return spans
 		}

@@ -269,6 +269,8 @@ func TestVerdicts(t *testing.T) {
 				{Names: []string{"socket"}, Action: specs.ActAllow, Args: []specs.LinuxSeccompArg{{Index: 0, Value: unix.AF_VSOCK, Op: specs.OpNotEqual}}},
 				{Names: []string{"recvmsg", "accept", "semget", "read"}, Action: specs.ActAllow},
 				{Names: []string{"sendto"}, Action: specs.ActAllow, Args: []specs.LinuxSeccompArg{{Index: 1, Value: 7, Op: specs.OpEqualTo}}},
+				// One entry, two multiplexers: each keeps its sub-call.
+				{Names: []string{"shutdown", "shmdt"}, Action: specs.ActErrno, ErrnoRet: uintp(uint(unix.EACCES)), Args: []specs.LinuxSeccompArg{{Index: 1, Value: 9, Op: specs.OpEqualTo}}},
 			},
 		},
 		checks: []check{
@@ -282,8 +284,12 @@ func TestVerdicts(t *testing.T) {
 			{call{arch: specs.ArchX86, name: "socketcall", args: [6]uint64{2}}, retEPERM},  // bind
 			{call{arch: specs.ArchX86, name: "socketcall", args: [6]uint64{11, 7}}, retAllow},
 			{call{arch: specs.ArchX86, name: "socketcall", args: [6]uint64{11, 8}}, retEPERM},
-			{call{arch: specs.ArchX86, name: "ipc", args: [6]uint64{2}}, retAllow}, // semget
-			{call{arch: specs.ArchX86, name: "ipc", args: [6]uint64{1}}, retEPERM}, // semop
+			{call{arch: specs.ArchX86, name: "ipc", args: [6]uint64{2}}, retAllow},             // semget
+			{call{arch: specs.ArchX86, name: "ipc", args: [6]uint64{1}}, retEPERM},             // semop
+			{call{arch: specs.ArchX86, name: "socketcall", args: [6]uint64{13, 9}}, retEACCES}, // shutdown
+			{call{arch: specs.ArchX86, name: "socketcall", args: [6]uint64{22, 9}}, retEPERM},
+			{call{arch: specs.ArchX86, name: "ipc", args: [6]uint64{22, 9}}, retEACCES}, // shmdt
+			{call{arch: specs.ArchX86, name: "ipc", args: [6]uint64{13, 9}}, retEPERM},
 			{call{arch: specs.ArchX86, name: "recvmsg"}, retAllow},
 			{call{arch: specs.ArchX86, name: "sendmsg"}, retEPERM},
 		},
