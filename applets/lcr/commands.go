@@ -427,14 +427,13 @@ func cmdExec(g *globals, args []string) error {
 		return err
 	}
 	if detach {
-		proc.Release()
 		return nil
 	}
 	var restore func()
 	if consoleRecv != nil {
 		master, err := container.RecvConsole(consoleRecv)
 		if err != nil {
-			proc.Kill()
+			proc.Signal(unix.SIGKILL)
 			return err
 		}
 		restore = proxyConsole(master)
@@ -452,7 +451,7 @@ func cmdExec(g *globals, args []string) error {
 			}
 		}
 	}()
-	ps, err := proc.Wait()
+	code, err := proc.Wait()
 	close(done)
 	if restore != nil {
 		restore()
@@ -460,7 +459,7 @@ func cmdExec(g *globals, args []string) error {
 	if err != nil {
 		return err
 	}
-	if code := container.ExitCode(ps); code != 0 {
+	if code != 0 {
 		return exitCode(code)
 	}
 	return nil

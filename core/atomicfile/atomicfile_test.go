@@ -9,8 +9,12 @@ import (
 func TestWriteFileReplacesAndLeavesNoTemp(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "state.json")
-	for _, content := range []string{"old", "new content"} {
-		if err := WriteFile(p, []byte(content), 0o600); err != nil {
+	for i, content := range []string{"old", "new content", "volatile"} {
+		write := WriteFile
+		if i == 2 {
+			write = WriteFileVolatile
+		}
+		if err := write(p, []byte(content), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		got, err := os.ReadFile(p)

@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"syscall"
 	"time"
@@ -125,15 +123,14 @@ func Create(opts CreateOptions) (c *Container, err error) {
 		return nil, fmt.Errorf("state dir: %w", err)
 	}
 	c = &Container{ID: opts.ID, Bundle: bundle, Rootfs: ocispec.RootfsPath(s, bundle), Config: s, Created: time.Now().UTC(), dir: dir}
-	var cmd *exec.Cmd
+	var proc *Process
 	var cg *cgroups.Manager
 	defer func() {
 		if err == nil {
 			return
 		}
-		if cmd != nil && cmd.Process != nil {
-			cmd.Process.Kill()
-			cmd.Wait()
+		if proc != nil {
+			proc.killAndWait()
 		}
 		if cg != nil {
 			cg.Destroy()
@@ -162,30 +159,21 @@ func Create(opts CreateOptions) (c *Container, err error) {
 	defer parentSock.Close()
 	defer childSock.Close()
 
-	cmd = &exec.Cmd{
-		Path:   "/proc/self/exe",
-		Args:   []string{"petrel-runtime", "init"},
-		Stdin:  opts.Stdin,
-		Stdout: opts.Stdout,
-		Stderr: opts.Stderr,
-		SysProcAttr: &syscall.SysProcAttr{
-			Cloneflags: cloneflags,
-			Setsid:     true,
-		},
+	cmd := &initCmd{
+		stdio: [3]*os.File{opts.Stdin, opts.Stdout, opts.Stderr},
+		sys:   syscall.SysProcAttr{Cloneflags: cloneflags, Setsid: true},
 	}
 	for i := 0; i < opts.PreserveFDs; i++ {
-		cmd.ExtraFiles = append(cmd.ExtraFiles, os.NewFile(uintptr(3+i), "preserved-fd-"+strconv.Itoa(3+i)))
+		cmd.addFile(os.NewFile(uintptr(3+i), "preserved-fd-"+strconv.Itoa(3+i)))
 	}
-	cmd.ExtraFiles = append(cmd.ExtraFiles, childSock)
-	cmd.Env = []string{"PETREL_SYNC_FD=" + strconv.Itoa(2+len(cmd.ExtraFiles))}
+	cmd.env = []string{"PETREL_SYNC_FD=" + strconv.Itoa(cmd.addFile(childSock))}
 	console, err := consoleConn(opts.ConsoleSocket, opts.ConsoleConn)
 	if err != nil {
 		return nil, err
 	}
 	if console != nil {
 		defer console.Close()
-		cmd.ExtraFiles = append(cmd.ExtraFiles, console)
-		cmd.Env = append(cmd.Env, "PETREL_CONSOLE_FD="+strconv.Itoa(2+len(cmd.ExtraFiles)))
+		cmd.env = append(cmd.env, "PETREL_CONSOLE_FD="+strconv.Itoa(cmd.addFile(console)))
 	}
 	// Init opens the fifo through this O_PATH fd (as /proc/self/fd/N),
 	// which needs no search permission on the state directory: a user
@@ -195,8 +183,7 @@ func Create(opts CreateOptions) (c *Container, err error) {
 		return nil, fmt.Errorf("exec fifo: %w", err)
 	}
 	defer fifoPath.Close()
-	cmd.ExtraFiles = append(cmd.ExtraFiles, fifoPath)
-	fifoFd := 2 + len(cmd.ExtraFiles)
+	fifoFd := cmd.addFile(fifoPath)
 	mountNSFd := 0
 	if mountNSPath != "" {
 		f, err := os.Open(mountNSPath)
@@ -204,26 +191,25 @@ func Create(opts CreateOptions) (c *Container, err error) {
 			return nil, fmt.Errorf("mount namespace: %w", err)
 		}
 		defer f.Close()
-		cmd.ExtraFiles = append(cmd.ExtraFiles, f)
-		mountNSFd = 2 + len(cmd.ExtraFiles)
+		mountNSFd = cmd.addFile(f)
 	}
 	if cloneflags&unix.CLONE_NEWUSER != 0 {
 		for _, m := range s.Linux.UIDMappings {
-			cmd.SysProcAttr.UidMappings = append(cmd.SysProcAttr.UidMappings, syscall.SysProcIDMap{ContainerID: int(m.ContainerID), HostID: int(m.HostID), Size: int(m.Size)})
+			cmd.sys.UidMappings = append(cmd.sys.UidMappings, syscall.SysProcIDMap{ContainerID: int(m.ContainerID), HostID: int(m.HostID), Size: int(m.Size)})
 		}
 		for _, m := range s.Linux.GIDMappings {
-			cmd.SysProcAttr.GidMappings = append(cmd.SysProcAttr.GidMappings, syscall.SysProcIDMap{ContainerID: int(m.ContainerID), HostID: int(m.HostID), Size: int(m.Size)})
+			cmd.sys.GidMappings = append(cmd.sys.GidMappings, syscall.SysProcIDMap{ContainerID: int(m.ContainerID), HostID: int(m.HostID), Size: int(m.Size)})
 		}
-		cmd.SysProcAttr.GidMappingsEnableSetgroups = true
+		cmd.sys.GidMappingsEnableSetgroups = true
 		// Our host uid is unmapped in the new namespace; become its root
 		// before exec, or exec drops every capability.
-		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: true}
+		cmd.sys.Credential = &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: true}
 	}
-	if err := startJoined(cmd, joins); err != nil {
+	if proc, err = cmd.start(joins); err != nil {
 		return nil, fmt.Errorf("start init: %w", err)
 	}
 	childSock.Close()
-	pid := cmd.Process.Pid
+	pid := proc.Pid
 
 	if err := cg.Apply(pid); err != nil {
 		return nil, err
@@ -279,7 +265,7 @@ func Create(opts CreateOptions) (c *Container, err error) {
 			return nil, err
 		}
 	}
-	c.proc = cmd.Process
+	c.proc = proc
 	return c, nil
 }
 
@@ -294,7 +280,7 @@ func writePidFile(path string, pid int) error {
 	if err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(abs, []byte(strconv.Itoa(pid)), 0o644)
+	return atomicfile.WriteFileVolatile(abs, []byte(strconv.Itoa(pid)), 0o644)
 }
 
 func socketpair() (parent, child *os.File, err error) {
@@ -308,34 +294,6 @@ func socketpair() (parent, child *os.File, err error) {
 type nsJoin struct {
 	path string
 	flag int
-}
-
-// startJoined starts cmd from a thread that has joined the given
-// namespaces, so that the child starts inside them. The thread is left
-// locked and so dies with its goroutine, never to be reused.
-func startJoined(cmd *exec.Cmd, joins []nsJoin) error {
-	if len(joins) == 0 {
-		return cmd.Start()
-	}
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		for _, j := range joins {
-			fd, err := unix.Open(j.path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-			if err != nil {
-				errc <- fmt.Errorf("open namespace %s: %w", j.path, err)
-				return
-			}
-			err = unix.Setns(fd, j.flag)
-			unix.Close(fd)
-			if err != nil {
-				errc <- fmt.Errorf("join namespace %s: %w", j.path, err)
-				return
-			}
-		}
-		errc <- cmd.Start()
-	}()
-	return <-errc
 }
 
 func i64(v int64) *int64 { return &v }

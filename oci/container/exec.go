@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"strconv"
 	"syscall"
 
@@ -39,7 +38,7 @@ var execNamespaces = []struct {
 
 // Exec starts another process in a running container and returns it; the
 // caller waits for it, or lets it go (detach).
-func (c *Container) Exec(opts ExecOptions) (*os.Process, error) {
+func (c *Container) Exec(opts ExecOptions) (*Process, error) {
 	if st := c.Status(); st != Running && st != Created {
 		return nil, fmt.Errorf("cannot exec in container %s: it is %s", c.ID, st)
 	}
@@ -78,42 +77,36 @@ func (c *Container) Exec(opts ExecOptions) (*os.Process, error) {
 	}
 	defer parentSock.Close()
 	defer childSock.Close()
-	cmd := &exec.Cmd{
-		Path:        "/proc/self/exe",
-		Args:        []string{"petrel-runtime", "init"},
-		Stdin:       opts.Stdin,
-		Stdout:      opts.Stdout,
-		Stderr:      opts.Stderr,
-		SysProcAttr: &syscall.SysProcAttr{Setsid: p.Terminal},
+	cmd := &initCmd{
+		stdio: [3]*os.File{opts.Stdin, opts.Stdout, opts.Stderr},
+		sys:   syscall.SysProcAttr{Setsid: p.Terminal},
 	}
 	for i := 0; i < opts.PreserveFDs; i++ {
-		cmd.ExtraFiles = append(cmd.ExtraFiles, os.NewFile(uintptr(3+i), "preserved-fd-"+strconv.Itoa(3+i)))
+		cmd.addFile(os.NewFile(uintptr(3+i), "preserved-fd-"+strconv.Itoa(3+i)))
 	}
-	cmd.ExtraFiles = append(cmd.ExtraFiles, childSock, mnt)
-	cmd.Env = []string{"PETREL_SYNC_FD=" + strconv.Itoa(1+len(cmd.ExtraFiles))}
-	mntFd := 2 + len(cmd.ExtraFiles)
+	cmd.env = []string{"PETREL_SYNC_FD=" + strconv.Itoa(cmd.addFile(childSock))}
+	mntFd := cmd.addFile(mnt)
 	console, err := consoleConn(opts.ConsoleSocket, opts.ConsoleConn)
 	if err != nil {
 		return nil, err
 	}
 	if console != nil {
 		defer console.Close()
-		cmd.ExtraFiles = append(cmd.ExtraFiles, console)
-		cmd.Env = append(cmd.Env, "PETREL_CONSOLE_FD="+strconv.Itoa(2+len(cmd.ExtraFiles)))
+		cmd.env = append(cmd.env, "PETREL_CONSOLE_FD="+strconv.Itoa(cmd.addFile(console)))
 	}
-	if err := startJoined(cmd, joins); err != nil {
+	proc, err := cmd.start(joins)
+	if err != nil {
 		return nil, fmt.Errorf("start exec init: %w", err)
 	}
 	childSock.Close()
 	ok := false
 	defer func() {
 		if !ok {
-			cmd.Process.Kill()
-			cmd.Wait()
+			proc.killAndWait()
 		}
 	}()
 	if len(c.CgroupPaths) > 0 {
-		if err := cgroups.Load(c.CgroupPaths).Apply(cmd.Process.Pid); err != nil {
+		if err := cgroups.Load(c.CgroupPaths).Apply(proc.Pid); err != nil {
 			return nil, fmt.Errorf("join container cgroup: %w", err)
 		}
 	}
@@ -126,12 +119,12 @@ func (c *Container) Exec(opts ExecOptions) (*os.Process, error) {
 		return nil, err
 	}
 	if opts.PidFile != "" {
-		if err := writePidFile(opts.PidFile, cmd.Process.Pid); err != nil {
+		if err := writePidFile(opts.PidFile, proc.Pid); err != nil {
 			return nil, err
 		}
 	}
 	ok = true
-	return cmd.Process, nil
+	return proc, nil
 }
 
 func sameNamespace(a, b string) (bool, error) {
@@ -144,6 +137,3 @@ func sameNamespace(a, b string) (bool, error) {
 	}
 	return sa.Dev == sb.Dev && sa.Ino == sb.Ino, nil
 }
-
-// ExitCode converts a wait status into a shell-style exit code.
-func ExitCode(ps *os.ProcessState) int { return exitCode(ps) }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -243,16 +242,5 @@ func (c *Container) Wait() (int, error) {
 	if c.proc == nil {
 		return -1, errors.New("container was not created by this process")
 	}
-	ps, err := c.proc.Wait()
-	if err != nil {
-		return -1, err
-	}
-	return exitCode(ps), nil
-}
-
-func exitCode(ps *os.ProcessState) int {
-	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		return 128 + int(ws.Signal())
-	}
-	return ps.ExitCode()
+	return c.proc.Wait()
 }

@@ -51,7 +51,7 @@ type Container struct {
 	Config      *specs.Spec       `json:"config"`
 
 	dir  string
-	proc *os.Process // the init, when this process created it
+	proc *Process // the init, when this process created it
 }
 
 // ValidateID rejects ids that could escape the root or confuse tools:
@@ -119,7 +119,7 @@ func (c *Container) save() error {
 	if err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(filepath.Join(c.dir, stateFile), data, 0o600)
+	return atomicfile.WriteFileVolatile(filepath.Join(c.dir, stateFile), data, 0o600)
 }
 
 // Dir is the container's state directory.

@@ -1,0 +1,119 @@
+package container
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Process is a child process started by this package: a container's init
+// or an exec'd process. It is waited for with wait4, not os.Process,
+// whose first use forks a probe child to test pidfd support.
+type Process struct {
+	Pid int
+}
+
+// Wait waits for the process to exit and returns its exit code, 128+n
+// when killed by signal n.
+func (p *Process) Wait() (int, error) {
+	var ws unix.WaitStatus
+	for {
+		_, err := unix.Wait4(p.Pid, &ws, 0, nil)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return -1, fmt.Errorf("wait for pid %d: %w", p.Pid, err)
+		}
+		break
+	}
+	if ws.Signaled() {
+		return 128 + int(ws.Signal()), nil
+	}
+	return ws.ExitStatus(), nil
+}
+
+// Signal sends sig to the process.
+func (p *Process) Signal(sig unix.Signal) error { return unix.Kill(p.Pid, sig) }
+
+func (p *Process) killAndWait() {
+	unix.Kill(p.Pid, unix.SIGKILL)
+	p.Wait()
+}
+
+// initCmd is the re-executed binary ("petrel-runtime init") with its
+// stdio, the files it inherits from fd 3 on, and its environment.
+type initCmd struct {
+	stdio [3]*os.File
+	extra []*os.File
+	env   []string
+	sys   syscall.SysProcAttr
+}
+
+// addFile passes f to the init and returns its fd number there.
+func (c *initCmd) addFile(f *os.File) int {
+	c.extra = append(c.extra, f)
+	return 2 + len(c.extra)
+}
+
+// start forks and execs the init from a thread that first joined the given
+// namespaces, so that the child starts inside them. Such a thread is left
+// locked and dies with its goroutine, never to be reused.
+func (c *initCmd) start(joins []nsJoin) (*Process, error) {
+	files := make([]uintptr, 0, 3+len(c.extra))
+	for _, f := range c.stdio {
+		if f == nil {
+			null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+			if err != nil {
+				return nil, err
+			}
+			defer null.Close()
+			f = null
+		}
+		files = append(files, f.Fd())
+	}
+	for _, f := range c.extra {
+		files = append(files, f.Fd())
+	}
+	attr := &syscall.ProcAttr{Env: c.env, Files: files, Sys: &c.sys}
+	argv := []string{"petrel-runtime", "init"}
+	if len(joins) == 0 {
+		pid, err := syscall.ForkExec("/proc/self/exe", argv, attr)
+		if err != nil {
+			return nil, err
+		}
+		return &Process{Pid: pid}, nil
+	}
+	type result struct {
+		pid int
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		for _, j := range joins {
+			fd, err := unix.Open(j.path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				done <- result{err: fmt.Errorf("open namespace %s: %w", j.path, err)}
+				return
+			}
+			err = unix.Setns(fd, j.flag)
+			unix.Close(fd)
+			if err != nil {
+				done <- result{err: fmt.Errorf("join namespace %s: %w", j.path, err)}
+				return
+			}
+		}
+		pid, err := syscall.ForkExec("/proc/self/exe", argv, attr)
+		done <- result{pid, err}
+	}()
+	r := <-done
+	if r.err != nil {
+		return nil, r.err
+	}
+	return &Process{Pid: r.pid}, nil
+}
