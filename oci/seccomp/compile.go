@@ -298,6 +298,12 @@ func muxRules(rules []rule, sub uint32) []rule {
 // body writes the rules of one system call, tried in order, and returns
 // where they start.
 func (c *compiler) body(rules []rule, abi int) ref {
+	for i, r := range rules {
+		if len(r.conds) == 0 {
+			rules = rules[:i+1] // the rest is never reached
+			break
+		}
+	}
 	next := retRef(c.defAct)
 	for i := len(rules) - 1; i >= 0; i-- {
 		ok := retRef(rules[i].act)
