@@ -8,7 +8,9 @@
 #                     runc, crun, petrel-runtime (bin/petrel through a symlink of
 #                     that name), or NAME=/path/to/binary
 #   TESTS             validation programs to run (default: all of them)
-#   VALIDATE_TIMEOUT  seconds one program may run against one runtime (default 120)
+#   VALIDATE_TIMEOUT  seconds one program may run against one runtime (default 90)
+#   VALIDATE_BUDGET   seconds for all programs (default 2400); past it the remaining
+#                     programs are not run and validate fails
 #   VALIDATE_CACHE    build and work directory (default .cache/validation in the repo)
 #   VALIDATE_RESULTS  where the TAP output goes (default $VALIDATE_CACHE/results)
 #   VALIDATE_GATE     1 (default): exit 1 when petrel-runtime passes fewer programs or
@@ -27,7 +29,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 cache=${VALIDATE_CACHE:-$repo/.cache/validation}
 results=${VALIDATE_RESULTS:-$cache/results}
-timeout_s=${VALIDATE_TIMEOUT:-120}
+timeout_s=${VALIDATE_TIMEOUT:-90}
+budget_s=${VALIDATE_BUDGET:-2400}
 gate=${VALIDATE_GATE:-1}
 runtimes=${RUNTIMES:-runc petrel-runtime}
 ci=${CI:-false}
@@ -214,9 +217,19 @@ mkdir -p "$results"
 for name in "${names[@]}"; do mkdir -p "$results/$name"; done
 declare -A verdict passed failed
 start=$(date +%s)
-note "${#tests[@]} programs x ${#names[@]} runtimes (${names[*]}), timeout ${timeout_s}s each"
+note "${#tests[@]} programs x ${#names[@]} runtimes (${names[*]}), timeout ${timeout_s}s each, ${budget_s}s in all"
+over_budget=
 for t in "${tests[@]}"; do
+	if [ -z "$over_budget" ] && [ $(($(date +%s) - start)) -ge "$budget_s" ]; then
+		over_budget=$t
+		note "over the ${budget_s}s budget: $t and the programs after it are not run"
+	fi
 	for name in "${names[@]}"; do
+		if [ -n "$over_budget" ]; then
+			verdict[$name/$t]=NOTRUN passed[$name/$t]=0 failed[$name/$t]=0
+			printf '%s\t%s\tNOTRUN\n' "$t" "$name" >>"$results/summary.tsv"
+			continue
+		fi
 		out=$results/$name/$t
 		tmp=$cache/tmp/$name
 		umount_below "$tmp"
@@ -283,6 +296,10 @@ printf '\n\nTAP output: %s/<runtime>/<program>.tap (.stderr beside it); summary.
 # 6. The gate: petrel-runtime must pass at least as many whole programs AND at
 #    least as many assertions as runc passed in this same run.
 status=0
+if [ -n "$over_budget" ]; then
+	echo "the programs from $over_budget on were not run: over the ${budget_s}s budget"
+	[ "$gate" = 0 ] || status=1
+fi
 if [ -n "${verdict[petrel-runtime/${tests[0]}]:-}" ] && [ -n "${verdict[runc/${tests[0]}]:-}" ]; then
 	worse=()
 	for t in "${tests[@]}"; do
