@@ -56,7 +56,11 @@ clean:
 	rm -rf $(BIN)
 
 # The README's test command: install what the tests need, then every suite.
-check: setup test test-integration
+check: setup test test-integration validate
 
 setup:
 	scripts/setup.sh
+
+# OCI runtime-tools validation of petrel-runtime beside runc (tests/validation/README.md).
+validate: build
+	tests/validation/validate.sh
