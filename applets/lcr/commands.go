@@ -349,7 +349,11 @@ func cmdExec(g *globals, args []string) error {
 			return fmt.Errorf("process file %s: %w", processFile, err)
 		}
 	} else {
-		base := *c.Config.Process
+		spec, err := c.Spec()
+		if err != nil {
+			return err
+		}
+		base := *spec.Process
 		p = &base
 		p.Args = rest[1:]
 		p.Terminal = tty

@@ -122,7 +122,7 @@ func Create(opts CreateOptions) (c *Container, err error) {
 		}
 		return nil, fmt.Errorf("state dir: %w", err)
 	}
-	c = &Container{ID: opts.ID, Bundle: bundle, Rootfs: ocispec.RootfsPath(s, bundle), Config: s, Created: time.Now().UTC(), dir: dir}
+	c = &Container{ID: opts.ID, Bundle: bundle, Rootfs: ocispec.RootfsPath(s, bundle), Annotations: s.Annotations, spec: s, Created: time.Now().UTC(), dir: dir}
 	var proc *Process
 	var cg *cgroups.Manager
 	defer func() {
@@ -257,6 +257,9 @@ func Create(opts CreateOptions) (c *Container, err error) {
 	}
 	c.Pid = pid
 	c.PidStart, _, _ = procStart(pid)
+	if err := c.saveSpec(); err != nil {
+		return nil, err
+	}
 	if err := c.save(); err != nil {
 		return nil, err
 	}

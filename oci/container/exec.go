@@ -46,7 +46,11 @@ func (c *Container) Exec(opts ExecOptions) (*Process, error) {
 	if err := ocispec.ValidateProcess(p); err != nil {
 		return nil, err
 	}
-	for _, ns := range c.Config.Linux.Namespaces {
+	spec, err := c.Spec()
+	if err != nil {
+		return nil, err
+	}
+	for _, ns := range spec.Linux.Namespaces {
 		if ns.Type == specs.UserNamespace {
 			return nil, errors.New("exec into a container with a user namespace is not supported")
 		}
@@ -111,7 +115,7 @@ func (c *Container) Exec(opts ExecOptions) (*Process, error) {
 		}
 	}
 	sc := newSyncConn(parentSock)
-	cfg := &initConfig{Exec: true, ID: c.ID, Spec: c.Config, Process: p, Console: console != nil, MountNSFd: mntFd}
+	cfg := &initConfig{Exec: true, ID: c.ID, Spec: spec, Process: p, Console: console != nil, MountNSFd: mntFd}
 	if err := sc.send(syncMsg{Type: msgConfig, Config: cfg}); err != nil {
 		return nil, err
 	}

@@ -46,7 +46,11 @@ func (c *Container) Start(warn func(string)) error {
 	if err := os.Remove(fifo); err != nil {
 		return fmt.Errorf("remove exec fifo: %w", err)
 	}
-	if h := c.Config.Hooks; h != nil && len(h.Poststart) > 0 {
+	spec, err := c.Spec()
+	if err != nil {
+		return err
+	}
+	if h := spec.Hooks; h != nil && len(h.Poststart) > 0 {
 		st := c.State()
 		st.Status = Running
 		if err := runHooks("poststart", h.Poststart, &st); err != nil {
@@ -113,6 +117,7 @@ func (c *Container) Delete(force bool, warn func(string)) error {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
+	spec, _ := c.Spec() // nil for a container that died being created
 	if cg := c.cgroup(); cg != nil {
 		if err := cg.Destroy(); err != nil {
 			return err
@@ -121,11 +126,11 @@ func (c *Container) Delete(force bool, warn func(string)) error {
 	if err := os.RemoveAll(c.dir); err != nil {
 		return fmt.Errorf("remove state: %w", err)
 	}
-	if c.Config != nil && c.Config.Hooks != nil && len(c.Config.Hooks.Poststop) > 0 {
+	if spec != nil && spec.Hooks != nil && len(spec.Hooks.Poststop) > 0 {
 		s := c.State()
 		s.Status = Stopped
 		s.Pid = 0
-		if err := runHooks("poststop", c.Config.Hooks.Poststop, &s); err != nil && warn != nil {
+		if err := runHooks("poststop", spec.Hooks.Poststop, &s); err != nil && warn != nil {
 			warn(err.Error())
 		}
 	}
@@ -202,11 +207,15 @@ func (c *Container) Update(r *specs.LinuxResources) error {
 	if err := cg.Set(r); err != nil {
 		return err
 	}
-	if c.Config.Linux.Resources == nil {
-		c.Config.Linux.Resources = &specs.LinuxResources{}
+	spec, err := c.Spec()
+	if err != nil {
+		return err
 	}
-	mergeResources(c.Config.Linux.Resources, r)
-	return c.save()
+	if spec.Linux.Resources == nil {
+		spec.Linux.Resources = &specs.LinuxResources{}
+	}
+	mergeResources(spec.Linux.Resources, r)
+	return c.saveSpec()
 }
 
 func mergeResources(dst, src *specs.LinuxResources) {

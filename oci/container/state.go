@@ -28,7 +28,8 @@ const (
 )
 
 const (
-	stateFile = "state.json"
+	stateFile  = "state.json"
+	configFile = "config.json" // the bundle's config as it was at create, with updates
 	fifoName  = "exec.fifo"
 )
 
@@ -48,8 +49,9 @@ type Container struct {
 	Created     time.Time         `json:"created"`
 	Owner       string            `json:"owner,omitempty"`
 	CgroupPaths map[string]string `json:"cgroupPaths,omitempty"`
-	Config      *specs.Spec       `json:"config"`
+	Annotations map[string]string `json:"annotations,omitempty"`
 
+	spec *specs.Spec // config.json of the state dir, read on first use
 	dir  string
 	proc *Process // the init, when this process created it
 }
@@ -122,6 +124,33 @@ func (c *Container) save() error {
 	return atomicfile.WriteFileVolatile(filepath.Join(c.dir, stateFile), data, 0o600)
 }
 
+func (c *Container) saveSpec() error {
+	data, err := json.Marshal(c.spec)
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFileVolatile(filepath.Join(c.dir, configFile), data, 0o600)
+}
+
+// Spec returns the container's configuration: the bundle's config.json as
+// it was at create, with later updates. It is read on first use only, so
+// that state and list stay cheap.
+func (c *Container) Spec() (*specs.Spec, error) {
+	if c.spec != nil {
+		return c.spec, nil
+	}
+	data, err := os.ReadFile(filepath.Join(c.dir, configFile))
+	if err != nil {
+		return nil, fmt.Errorf("container %s: %w", c.ID, err)
+	}
+	var s specs.Spec
+	if err := json.Unmarshal(data, &s); err != nil {
+		return nil, fmt.Errorf("container %s: corrupt config: %w", c.ID, err)
+	}
+	c.spec = &s
+	return c.spec, nil
+}
+
 // Dir is the container's state directory.
 func (c *Container) Dir() string { return c.dir }
 
@@ -162,9 +191,7 @@ func (c *Container) State() specs.State {
 	if st.Status != Stopped {
 		st.Pid = c.Pid
 	}
-	if c.Config != nil {
-		st.Annotations = c.Config.Annotations
-	}
+	st.Annotations = c.Annotations
 	return st
 }
 
