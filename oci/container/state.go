@@ -30,7 +30,7 @@ const (
 const (
 	stateFile  = "state.json"
 	configFile = "config.json" // the bundle's config as it was at create, with updates
-	fifoName  = "exec.fifo"
+	fifoName   = "exec.fifo"
 )
 
 // ErrNotExist is returned for a container id with no state under the root.
