@@ -325,6 +325,21 @@ func (w *Writer) Close() error {
 	return err
 }
 
+// Unstage moves blob d back into the ingest area, as a complete partial
+// write: it disappears from the store, but a later Writer for d finds all
+// its bytes and needs no transfer. Rollbacks of failed pulls use it so
+// that a retry over a slow link does not fetch again what arrived.
+func (s *Store) Unstage(d digest.Digest) error {
+	p, err := s.blobPath(d)
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(p, s.ingestPath(d)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("unstage blob %s: %w", d, err)
+	}
+	return nil
+}
+
 // Abort discards the partial content of an ingest of d that no writer
 // holds.
 func (s *Store) Abort(d digest.Digest) error {

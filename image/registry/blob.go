@@ -120,6 +120,9 @@ func (c *Client) fetchBlobOnce(ctx context.Context, ref reference.Reference, des
 		return err
 	}
 	defer resp.Body.Close()
+	if total := servedSize(resp); total >= 0 && desc.Size > 0 && total != desc.Size {
+		return &verifyError{fmt.Errorf("%w: the registry serves %d bytes for a blob of %d", ErrSizeMismatch, total, desc.Size)}
+	}
 	switch resp.StatusCode {
 	case http.StatusOK:
 		if off > 0 { // the server ignored the Range: start over
@@ -165,6 +168,20 @@ func (c *Client) fetchBlobOnce(ctx context.Context, ref reference.Reference, des
 		return io.ErrUnexpectedEOF
 	}
 	return nil
+}
+
+// servedSize returns the whole blob's size as the answer states it, or -1.
+func servedSize(resp *http.Response) int64 {
+	if resp.StatusCode == http.StatusOK {
+		return resp.ContentLength
+	}
+	v := resp.Header.Get("Content-Range")
+	if i := strings.LastIndexByte(v, '/'); i >= 0 {
+		if n, err := strconv.ParseInt(v[i+1:], 10, 64); err == nil {
+			return n
+		}
+	}
+	return -1
 }
 
 // contentRangeStart parses "bytes START-END/TOTAL".

@@ -15,6 +15,8 @@ var (
 	ErrUnauthorized = errors.New("unauthorized")
 	ErrDenied       = errors.New("access denied")
 	ErrTooMany      = errors.New("too many requests")
+	// ErrSizeMismatch: a blob is not the size its descriptor says.
+	ErrSizeMismatch = errors.New("blob size mismatch")
 )
 
 // An HTTPError is a registry's error answer.

@@ -324,3 +324,19 @@ func TestParseChallenges(t *testing.T) {
 		t.Errorf("basic = %+v", chs[1])
 	}
 }
+
+func TestFetchBlobWrongSize(t *testing.T) {
+	reg := regtest.New()
+	defer reg.Close()
+	d := reg.PutBlob([]byte("short"))
+	store, _ := content.Open(t.TempDir())
+	w, _ := store.Writer(d, 50)
+	defer w.Close()
+	err := New(fastConfig()).FetchBlob(context.Background(), mustRef(t, reg.Host()+"/app"), manifest.Descriptor{Digest: d, Size: 50}, w, nil)
+	if !errors.Is(err, ErrSizeMismatch) {
+		t.Fatalf("FetchBlob = %v, want ErrSizeMismatch", err)
+	}
+	if n := len(regtest.BlobRequests(reg.Requests(), d)); n != 1 {
+		t.Errorf("%d requests for a blob of the wrong size, want 1 (no retries)", n)
+	}
+}

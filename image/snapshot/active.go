@@ -27,6 +27,8 @@ type Mount struct {
 type Active struct {
 	Key    string        `json:"key"`
 	Parent digest.Digest `json:"parent,omitempty"` // top layer, "" for an empty rootfs
+	// Labels are the caller's, for example the image a container uses.
+	Labels map[string]string `json:"labels,omitempty"`
 }
 
 // maxMountData is the room mount(2) gives to options (one page).
@@ -44,7 +46,7 @@ func (s *Snapshotter) activeDir(key string) string { return filepath.Join(s.root
 // Prepare makes the writable snapshot key on top of layer parent ("" for
 // none) and returns how to mount it. With the copy driver the parent's
 // tree is copied now.
-func (s *Snapshotter) Prepare(key string, parent digest.Digest) (Mount, error) {
+func (s *Snapshotter) Prepare(key string, parent digest.Digest, labels map[string]string) (Mount, error) {
 	if err := checkKey(key); err != nil {
 		return Mount{}, err
 	}
@@ -81,7 +83,7 @@ func (s *Snapshotter) Prepare(key string, parent digest.Digest) (Mount, error) {
 			}
 		}
 	}
-	b, _ := json.Marshal(Active{Key: key, Parent: parent})
+	b, _ := json.Marshal(Active{Key: key, Parent: parent, Labels: labels})
 	if err := atomicfile.WriteFile(filepath.Join(tmp, "active.json"), b, 0o600); err != nil {
 		return Mount{}, err
 	}

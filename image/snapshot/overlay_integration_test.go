@@ -24,7 +24,7 @@ func TestOverlayDriver(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(s.Path(chain[1]), "bin/sh")); err == nil {
 		t.Error("overlay layer holds its parent's files")
 	}
-	m, err := s.Prepare("c1", chain[1])
+	m, err := s.Prepare("c1", chain[1], nil)
 	if err != nil {
 		t.Fatal(err)
 	}

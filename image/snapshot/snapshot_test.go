@@ -61,7 +61,7 @@ func TestCopyDriver(t *testing.T) {
 	if _, err := s.Unpack(chain[1], chain[0], digest.FromBytes(child), bytes.NewReader(child)); !errors.Is(err, ErrExists) {
 		t.Errorf("second unpack: %v", err)
 	}
-	m, err := s.Prepare("c1", chain[1])
+	m, err := s.Prepare("c1", chain[1], nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func TestCopyDriver(t *testing.T) {
 	if err := s.RemoveActive("c1"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Prepare("../x", chain[1]); err == nil {
+	if _, err := s.Prepare("../x", chain[1], nil); err == nil {
 		t.Error("accepted a key with a slash")
 	}
 	chainL, err := s.Chain(chain[1])
