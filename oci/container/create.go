@@ -69,6 +69,9 @@ func Create(opts CreateOptions) (c *Container, err error) {
 	if s.Linux == nil {
 		return nil, errors.New("config.json has no linux section")
 	}
+	if err := validateSched(s.Process, s.Linux); err != nil {
+		return nil, err
+	}
 	if s.Linux.Seccomp != nil {
 		if err := seccomp.Validate(s.Linux.Seccomp); err != nil {
 			return nil, fmt.Errorf("linux.seccomp: %w", err)

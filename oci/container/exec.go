@@ -46,6 +46,9 @@ func (c *Container) Exec(opts ExecOptions) (*Process, error) {
 	if err := ocispec.ValidateProcess(p); err != nil {
 		return nil, err
 	}
+	if err := validateSched(p, nil); err != nil {
+		return nil, err
+	}
 	spec, err := c.Spec()
 	if err != nil {
 		return nil, err

@@ -142,6 +142,9 @@ func initContainer(sc *syncConn, cfg *initConfig, console *os.File) error {
 			return fmt.Errorf("sysctl %s=%s: %w", k, v, err)
 		}
 	}
+	if err := applySched(cfg.Process, s.Linux); err != nil {
+		return err
+	}
 	path, err := prepareProcess(cfg.Process, s.Linux.Seccomp)
 	if err != nil {
 		return err
@@ -183,8 +186,13 @@ func initExec(sc *syncConn, cfg *initConfig, console *os.File) error {
 		}
 	}
 	var sc2 *specs.LinuxSeccomp
+	var linux *specs.Linux
 	if cfg.Spec != nil && cfg.Spec.Linux != nil {
-		sc2 = cfg.Spec.Linux.Seccomp
+		linux = cfg.Spec.Linux
+		sc2 = linux.Seccomp
+	}
+	if err := applySched(cfg.Process, linux); err != nil {
+		return err
 	}
 	path, err := prepareProcess(cfg.Process, sc2)
 	if err != nil {

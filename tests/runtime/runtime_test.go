@@ -524,3 +524,28 @@ func TestSeccomp(t *testing.T) {
 		})
 	}
 }
+
+func TestSchedulerIOPriorityPersonality(t *testing.T) {
+	r := newRT(t)
+	b := testenv.Bundle(t, func(s *specs.Spec) {
+		s.Process.Args = []string{"sh", "-c", "uname -m; cut -d\" \" -f19 /proc/self/stat"}
+		s.Process.Scheduler = &specs.Scheduler{Policy: specs.SchedBatch, Nice: 7}
+		s.Process.IOPriority = &specs.LinuxIOPriority{Class: specs.IOPRIO_CLASS_IDLE}
+		s.Linux.Personality = &specs.LinuxPersonality{Domain: specs.PerLinux32}
+	})
+	out, errs, code := r.run("run", "--bundle", b, uniqueID(t))
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	f := strings.Fields(out)
+	if len(f) < 2 || f[1] != "7" {
+		t.Errorf("output %q: want nice 7", out)
+	}
+	if strings.HasSuffix(f[0], "64") {
+		t.Errorf("uname -m %q under the linux32 personality", f[0])
+	}
+	b2 := testenv.Bundle(t, func(s *specs.Spec) { s.Process.Scheduler = &specs.Scheduler{Policy: "SCHED_FAST"} })
+	if _, errs, code := r.run("create", "--bundle", b2, uniqueID(t)+"-bad"); code == 0 || !strings.Contains(errs, "SCHED_FAST") {
+		t.Errorf("unknown policy: exit %d, %q", code, errs)
+	}
+}
