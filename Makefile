@@ -10,7 +10,7 @@ GOFLAGS_BUILD := -trimpath -ldflags '$(LDFLAGS)'
 # os/arch[/variant] targets of `make cross`
 TARGETS  := linux/amd64 linux/arm64 linux/arm/6 linux/arm/7 linux/riscv64 linux/386
 
-.PHONY: all build cross test test-integration validate bench install clean vet fmt-check
+.PHONY: all build cross test test-integration validate bench install clean vet fmt-check demo
 
 all: build
 
@@ -47,6 +47,10 @@ bench: bench-runtime
 
 bench-runtime: build
 	$(GO) run ./bench/cmd/runtimebench -petrel $(abspath $(BIN)/petrel) $(BENCHFLAGS)
+
+# The main job on a fresh machine: a busybox container through petrel-runtime.
+demo: build
+	scripts/demo.sh $(BIN)/petrel
 
 install: build
 	install -D -m 0755 $(BIN)/petrel $(DESTDIR)$(PREFIX)/bin/petrel
