@@ -108,13 +108,41 @@ func (s *Store) pull(ctx context.Context, ref reference.Reference, opt PullOptio
 		}
 		mdesc.Platform = sel.Platform
 	}
-	m, err := manifest.ParseManifest(body)
+	p := &puller{s: s, ref: ref, progress: opt.Progress}
+	names := []string{ref.WithDigest(top.Digest).String()}
+	if ref.Tag != "" {
+		names = append(names, ref.WithTag(ref.Tag).String())
+	}
+	return s.create(ctx, p, source{mdesc: mdesc, mbody: body, index: index, ibody: indexBody,
+		names: names, checkPlatform: index == nil, want: want})
+}
+
+// A source is a manifest to make an image from.
+type source struct {
+	mdesc         manifest.Descriptor
+	mbody         []byte
+	index         *manifest.Descriptor // the index mdesc was chosen from
+	ibody         []byte
+	names         []string // full references to point at the image
+	checkPlatform bool     // refuse an image for another platform than want
+	want          manifest.Platform
+}
+
+// create makes the image of src: config and layer blobs come from the
+// content store or, for a pull, the registry; missing layers are unpacked;
+// then the record is written and the names point at it. On error the
+// store is as it was.
+func (s *Store) create(ctx context.Context, p *puller, src source) (*Image, error) {
+	m, err := manifest.ParseManifest(src.mbody)
 	if err != nil {
 		return nil, err
 	}
 	cfgBytes, err := s.content.ReadAll(m.Config.Digest, manifest.MaxManifestSize)
 	if err != nil {
-		if cfgBytes, err = s.reg.FetchSmall(ctx, ref, m.Config, manifest.MaxManifestSize); err != nil {
+		if p.ref.Domain == "" {
+			return nil, fmt.Errorf("image config %s: %w", m.Config.Digest, err)
+		}
+		if cfgBytes, err = s.reg.FetchSmall(ctx, p.ref, m.Config, manifest.MaxManifestSize); err != nil {
 			return nil, err
 		}
 	}
@@ -123,15 +151,15 @@ func (s *Store) pull(ctx context.Context, ref reference.Reference, opt PullOptio
 		return nil, err
 	}
 	have := manifest.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant}.Normalize()
-	if index == nil && !manifest.Matches(want, have) {
-		return nil, fmt.Errorf("%w: the image is for %s only, not %s", ErrPlatform, have, want)
+	if src.checkPlatform && !manifest.Matches(src.want, have) {
+		return nil, fmt.Errorf("%w: the image is for %s only, not %s", ErrPlatform, have, src.want)
 	}
 	if len(cfg.RootFS.DiffIDs) != len(m.Layers) {
 		return nil, fmt.Errorf("%w: manifest has %d layers but the config %d diff IDs", manifest.ErrInvalid, len(m.Layers), len(cfg.RootFS.DiffIDs))
 	}
 	chain := manifest.ChainIDs(cfg.RootFS.DiffIDs)
 	layers := make([]Layer, len(m.Layers))
-	leased := []digest.Digest{m.Config.Digest, mdesc.Digest}
+	leased := []digest.Digest{m.Config.Digest, src.mdesc.Digest}
 	for i, l := range m.Layers {
 		layers[i] = Layer{Digest: l.Digest, MediaType: l.MediaType, Size: l.Size, DiffID: cfg.RootFS.DiffIDs[i], ChainID: chain[i]}
 		leased = append(leased, l.Digest, chain[i])
@@ -139,20 +167,19 @@ func (s *Store) pull(ctx context.Context, ref reference.Reference, opt PullOptio
 	release := s.lease(leased...)
 	defer release()
 
-	p := &puller{s: s, ref: ref, progress: opt.Progress}
 	size, created, staged, err := p.layers(ctx, layers)
 	if err != nil {
 		s.rollback(created, staged)
 		return nil, err
 	}
 	img := &Image{
-		ID: m.Config.Digest, Manifest: mdesc, Index: index, Platform: have,
+		ID: m.Config.Digest, Manifest: src.mdesc, Index: src.index, Platform: have,
 		Layers: layers, Added: time.Now().UTC(), Size: size,
 	}
 	if cfg.Created != nil {
 		img.Created = *cfg.Created
 	}
-	if err := s.commit(ref, top, img, cfgBytes, body, indexBody); err != nil {
+	if err := s.commit(img, cfgBytes, src.mbody, src.ibody, src.names); err != nil {
 		s.rollback(created, staged)
 		return nil, err
 	}
@@ -160,7 +187,7 @@ func (s *Store) pull(ctx context.Context, ref reference.Reference, opt PullOptio
 }
 
 // commit stores the small blobs and the record, and points the names at it.
-func (s *Store) commit(ref reference.Reference, top manifest.Descriptor, img *Image, cfg, mbody, ibody []byte) error {
+func (s *Store) commit(img *Image, cfg, mbody, ibody []byte, refs []string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.content.Put(img.ID, cfg); err != nil {
@@ -169,7 +196,7 @@ func (s *Store) commit(ref reference.Reference, top manifest.Descriptor, img *Im
 	if err := s.content.Put(img.Manifest.Digest, mbody); err != nil {
 		return err
 	}
-	if img.Index != nil {
+	if img.Index != nil && ibody != nil {
 		if err := s.content.Put(img.Index.Digest, ibody); err != nil {
 			return err
 		}
@@ -187,10 +214,9 @@ func (s *Store) commit(ref reference.Reference, top manifest.Descriptor, img *Im
 	if err != nil {
 		return err
 	}
-	if ref.Tag != "" {
-		n.Names[ref.WithTag(ref.Tag).String()] = img.ID
+	for _, r := range refs {
+		n.Names[r] = img.ID
 	}
-	n.Names[ref.WithDigest(top.Digest).String()] = img.ID
 	return s.saveNames(n)
 }
 
@@ -310,6 +336,9 @@ func (p *puller) fetch(ctx context.Context, l Layer) (fetched bool, err error) {
 	for {
 		if s.content.Has(l.Digest) {
 			return false, nil
+		}
+		if p.ref.Domain == "" {
+			return false, fmt.Errorf("blob %s: %w", l.Digest, content.ErrNotFound)
 		}
 		w, err := s.content.Writer(l.Digest, l.Size)
 		if errors.Is(err, content.ErrLocked) {

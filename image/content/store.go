@@ -325,6 +325,46 @@ func (w *Writer) Close() error {
 	return err
 }
 
+// Ingest stores everything r yields as a blob of unknown digest (sha256)
+// and returns what it stored. Loading archives uses it: their members are
+// named by path, not by digest.
+func (s *Store) Ingest(r io.Reader) (Info, error) {
+	f, err := os.CreateTemp(filepath.Join(s.root, "ingest"), "unknown-*")
+	if err != nil {
+		return Info{}, fmt.Errorf("ingest: %w", err)
+	}
+	tmp := f.Name()
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	d, n, err := digest.FromReader(io.TeeReader(r, f))
+	if err != nil {
+		return Info{}, fmt.Errorf("ingest: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		return Info{}, fmt.Errorf("ingest: %w", err)
+	}
+	if err := f.Chmod(0o644); err != nil {
+		return Info{}, fmt.Errorf("ingest: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return Info{}, fmt.Errorf("ingest: %w", err)
+	}
+	dst, _ := s.blobPath(d)
+	if err := os.Rename(tmp, dst); err != nil {
+		return Info{}, fmt.Errorf("ingest %s: %w", d, err)
+	}
+	ok = true
+	if err := atomicfile.SyncDir(filepath.Dir(dst)); err != nil {
+		return Info{}, err
+	}
+	return Info{Digest: d, Size: n, ModTime: time.Now()}, nil
+}
+
 // Unstage moves blob d back into the ingest area, as a complete partial
 // write: it disappears from the store, but a later Writer for d finds all
 // its bytes and needs no transfer. Rollbacks of failed pulls use it so

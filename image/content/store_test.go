@@ -130,3 +130,25 @@ func TestPutWalkDelete(t *testing.T) {
 		t.Fatal("opened a blob by a path-like digest")
 	}
 }
+
+func TestIngest(t *testing.T) {
+	s, _ := Open(t.TempDir())
+	info, err := s.Ingest(bytes.NewReader([]byte("archive member")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Digest != digest.FromBytes([]byte("archive member")) || info.Size != 14 || !s.Has(info.Digest) {
+		t.Fatalf("Ingest = %+v", info)
+	}
+	if err := s.Unstage(info.Digest); err != nil || s.Has(info.Digest) {
+		t.Fatalf("Unstage: %v", err)
+	}
+	// The unstaged blob resumes as a complete write.
+	w, err := s.Writer(info.Digest, 14)
+	if err != nil || w.Offset() != 14 {
+		t.Fatalf("writer after unstage: offset %d, %v", w.Offset(), err)
+	}
+	if err := w.Commit(); err != nil || !s.Has(info.Digest) {
+		t.Fatalf("commit: %v", err)
+	}
+}
