@@ -1,6 +1,13 @@
 // Command petrel is the Petrel container engine: one busybox-style binary
 // that becomes the daemon, the client, the shim, the OCI runtime and the CNI
 // plugins depending on the name it is called by or its first argument.
+//
+// GOMAXPROCS is not derived from the cgroup CPU limit, nor updated when it
+// changes: the short-lived runtime and CNI applets gain nothing from it,
+// and the shims would each run a goroutine re-reading cgroup files.
+//
+//go:debug containermaxprocs=0
+//go:debug updatemaxprocs=0
 package main
 
 import (
