@@ -89,9 +89,12 @@ func cmdRun(g *globals, args []string) error {
 		return err
 	}
 	opts := cf.options(g, rest[0])
+	if opts.Spec, err = ocispec.Load(cf.bundle); err != nil {
+		return err
+	}
 	var consoleRecv *os.File
 	if !detach && cf.consoleSocket == "" {
-		if s, err := ocispec.Load(cf.bundle); err == nil && s.Process != nil && s.Process.Terminal {
+		if s := opts.Spec; s.Process != nil && s.Process.Terminal {
 			fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 			if err != nil {
 				return err

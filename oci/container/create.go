@@ -35,6 +35,9 @@ type CreateOptions struct {
 	Stdin         *os.File
 	Stdout        *os.File
 	Stderr        *os.File
+	// Spec is the bundle's config.json when the caller has loaded it
+	// already (with spec.Load); nil loads it here.
+	Spec *specs.Spec
 	// Warn receives non-fatal problems (a refused oom_score_adj, a failed
 	// poststart hook); nil drops them.
 	Warn func(string)
@@ -59,9 +62,11 @@ func Create(opts CreateOptions) (c *Container, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := ocispec.Load(bundle)
-	if err != nil {
-		return nil, err
+	s := opts.Spec
+	if s == nil {
+		if s, err = ocispec.Load(bundle); err != nil {
+			return nil, err
+		}
 	}
 	if s.Process == nil {
 		return nil, errors.New("config.json has no process to run")
