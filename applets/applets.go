@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/petrel-edge/petrel/applets/cni"
 	"github.com/petrel-edge/petrel/applets/lcr"
 	"github.com/petrel-edge/petrel/applets/version"
 )
@@ -30,6 +31,7 @@ type Applet struct {
 // table returns the applets by subcommand name (petrel <name> …).
 func table() map[string]Applet {
 	return map[string]Applet{
+		"cni":     {Links: []string{"bridge", "host-local", "loopback", "portmap"}, Summary: "CNI plugins bridge, host-local, loopback and portmap", Main: cni.Main},
 		"runtime": {Links: []string{"petrel-runtime"}, Summary: "OCI runtime with runc's command line (lcr)", Main: lcr.Main},
 		"version": {Summary: "print version, commit, Go version and platform", Main: version.Main},
 	}

@@ -35,8 +35,16 @@ func Comment(network, containerID string) string {
 
 func setupIPMasq(ipns []*net.IPNet, network, containerID string) error {
 	chain, comment := ChainName(network, containerID), Comment(network, containerID)
-	for _, ipn := range ipns {
-		v6 := ipn.IP.To4() == nil
+	for _, v6 := range []bool{false, true} {
+		var fam []*net.IPNet
+		for _, ipn := range ipns {
+			if (ipn.IP.To4() == nil) == v6 {
+				fam = append(fam, ipn)
+			}
+		}
+		if len(fam) == 0 {
+			continue
+		}
 		multicast := "224.0.0.0/4"
 		if v6 {
 			multicast = "ff00::/8"
@@ -45,16 +53,38 @@ func setupIPMasq(ipns []*net.IPNet, network, containerID string) error {
 		if err != nil {
 			return fmt.Errorf("failed to locate iptables: %w", err)
 		}
-		if err := ipt.EnsureChain("nat", chain); err != nil {
+		snap, err := ipt.Snapshot("nat")
+		if err != nil {
 			return err
 		}
-		if err := ipt.AppendUnique("nat", chain, "-d", ipn.String(), "-j", "ACCEPT", "-m", "comment", "--comment", comment); err != nil {
-			return err
+		// Rules in the order the reference plugin appends them.
+		type rule struct {
+			chain string
+			args  []string
 		}
-		if err := ipt.AppendUnique("nat", chain, "!", "-d", multicast, "-j", "MASQUERADE", "-m", "comment", "--comment", comment); err != nil {
-			return err
+		var rules []rule
+		for _, ipn := range fam {
+			rules = append(rules,
+				rule{chain, []string{"-d", ipn.String(), "-j", "ACCEPT", "-m", "comment", "--comment", comment}},
+				rule{chain, []string{"!", "-d", multicast, "-j", "MASQUERADE", "-m", "comment", "--comment", comment}},
+				rule{"POSTROUTING", []string{"-s", ipn.IP.String(), "-j", chain, "-m", "comment", "--comment", comment}})
 		}
-		if err := ipt.AppendUnique("nat", "POSTROUTING", "-s", ipn.IP.String(), "-j", chain, "-m", "comment", "--comment", comment); err != nil {
+		if snap.HasChain(chain) {
+			// Another interface of the same container: add what is missing,
+			// one checked rule at a time.
+			for _, r := range rules {
+				if err := ipt.AppendUnique("nat", r.chain, r.args...); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		b := iptables.NewBatch("nat")
+		b.NewChain(chain)
+		for _, r := range rules {
+			b.Append(r.chain, r.args...)
+		}
+		if err := ipt.Apply(b); err != nil {
 			return err
 		}
 	}
@@ -64,29 +94,35 @@ func setupIPMasq(ipns []*net.IPNet, network, containerID string) error {
 // teardownIPMasq removes the container's chain and every jump to it, in both
 // address families; what is already gone is skipped.
 func teardownIPMasq(network, containerID string) error {
-	chain := ChainName(network, containerID)
 	var errs []error
 	for _, v6 := range []bool{false, true} {
 		ipt, err := iptables.New(v6)
 		if err != nil {
 			continue // no such family's tool: nothing of ours can be there
 		}
-		ok, err := ipt.ChainExists("nat", chain)
+		snap, err := ipt.Snapshot("nat")
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		if !ok {
-			continue
-		}
-		if err := ipt.DeleteJumps("nat", "POSTROUTING", chain); err != nil {
-			errs = append(errs, err)
-		}
-		if err := ipt.ClearAndDeleteChain("nat", chain); err != nil {
+		b := iptables.NewBatch("nat")
+		removeChain(b, snap, ChainName(network, containerID))
+		if err := ipt.Apply(b); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// removeChain adds to b the removal of chain and of every jump to it.
+func removeChain(b *iptables.Batch, snap *iptables.Snapshot, chain string) {
+	if !snap.HasChain(chain) {
+		return
+	}
+	for _, j := range snap.Jumps(chain) {
+		b.DeleteLine(j)
+	}
+	b.RemoveChain(chain)
 }
 
 // gcIPMasq removes the masquerading of containers of network that are not
@@ -99,18 +135,22 @@ func gcIPMasq(network string, valid map[string]bool) error {
 		if err != nil {
 			continue
 		}
-		rules, err := ipt.Rules("nat", "POSTROUTING")
+		snap, err := ipt.Snapshot("nat")
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		for _, r := range rules {
+		b := iptables.NewBatch("nat")
+		done := map[string]bool{}
+		for _, r := range snap.Rules("POSTROUTING") {
 			id, ok := commentID(iptables.SplitRule(r), prefix)
-			if ok && !valid[id] {
-				if err := teardownIPMasq(network, id); err != nil {
-					errs = append(errs, err)
-				}
+			if ok && !valid[id] && !done[id] {
+				done[id] = true
+				removeChain(b, snap, ChainName(network, id))
 			}
+		}
+		if err := ipt.Apply(b); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)

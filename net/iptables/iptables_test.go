@@ -2,6 +2,7 @@ package iptables
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -26,5 +27,27 @@ func TestHasJump(t *testing.T) {
 	f := SplitRule(`-A POSTROUTING -s 10.0.0.2/32 -j CNI-abc`)
 	if !hasJump(f, "CNI-abc") || hasJump(f, "CNI-ab") {
 		t.Fatal("hasJump does not match the jump target exactly")
+	}
+}
+
+func TestBatchString(t *testing.T) {
+	b := NewBatch("nat")
+	b.Append("CNI-x", "-d", "10.0.0.0/24", "-m", "comment", "--comment", `name: "n" id: "c"`, "-j", "ACCEPT")
+	b.NewChain("CNI-x")
+	b.Append("CNI-x", "-d", "10.0.0.0/24", "-m", "comment", "--comment", `name: "n" id: "c"`, "-j", "ACCEPT")
+	b.Insert("POSTROUTING", "-m", "comment", "--comment", "", "-j", "CNI-x")
+	b.DeleteLine(`-A POSTROUTING -s 10.0.0.2/32 -j CNI-y`)
+	b.RemoveChain("CNI-y")
+	want := "*nat\n:CNI-x - [0:0]\n" +
+		`-A CNI-x -d 10.0.0.0/24 -m comment --comment "name: \"n\" id: \"c\"" -j ACCEPT` + "\n" +
+		`-I POSTROUTING -m comment --comment "" -j CNI-x` + "\n" +
+		"-D POSTROUTING -s 10.0.0.2/32 -j CNI-y\n-F CNI-y\n-X CNI-y\nCOMMIT\n"
+	if got := b.String(); got != want {
+		t.Fatalf("batch:\n%s\nwant:\n%s", got, want)
+	}
+	// What a batch writes, SplitRule reads back.
+	line := strings.Split(b.String(), "\n")[2]
+	if f := SplitRule(line); f[7] != `name: "n" id: "c"` {
+		t.Fatalf("round trip of the comment: %q", f)
 	}
 }

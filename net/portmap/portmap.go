@@ -183,11 +183,16 @@ func Add(args *skel.CmdArgs) (err error) {
 }
 
 // Del is portmap's DEL: it removes the container's chains and the jumps to
-// them, whether or not prevResult is given.
+// them, whether or not prevResult is given. Like the reference plugin it
+// does nothing when the configuration maps no ports (ADD made nothing);
+// GC removes what a DEL with a different configuration missed.
 func Del(args *skel.CmdArgs) error {
 	c, _, err := ParseConf(args.StdinData, args.IfName)
 	if err != nil {
 		return fmt.Errorf("failed to parse config: %w", err)
+	}
+	if len(c.RuntimeConfig.PortMaps) == 0 {
+		return nil
 	}
 	c.containerID = args.ContainerID
 	return unforward(c)
@@ -250,31 +255,28 @@ func GC(args *skel.CmdArgs) error {
 		if err != nil {
 			continue
 		}
-		rules, err := ipt.Rules("nat", topDNATChain)
+		snap, err := ipt.Snapshot("nat")
 		if err != nil {
-			if errors.Is(err, iptables.ErrNotExist) {
-				continue
-			}
 			errs = append(errs, err)
 			continue
 		}
-		stale := map[string]bool{}
-		for _, r := range rules {
+		b := iptables.NewBatch("nat")
+		done := map[string]bool{}
+		for _, r := range snap.Rules(topDNATChain) {
 			f := iptables.SplitRule(r)
 			for i := 0; i+1 < len(f); i++ {
-				if f[i] == "--comment" && strings.HasPrefix(f[i+1], prefix) {
-					if id, err := strconv.Unquote(strings.TrimPrefix(f[i+1], prefix)); err == nil && !valid[id] {
-						stale[id] = true
-					}
+				if f[i] != "--comment" || !strings.HasPrefix(f[i+1], prefix) {
+					continue
+				}
+				id, err := strconv.Unquote(strings.TrimPrefix(f[i+1], prefix))
+				if err == nil && !valid[id] && !done[id] {
+					done[id] = true
+					removeChain(b, snap, chainName("DN-", c.Name, id))
 				}
 			}
 		}
-		for id := range stale {
-			dc := &Conf{containerID: id}
-			dc.Name = c.Name
-			if err := teardownChain(ipt, dnatChain(dc, net.IPNet{})); err != nil {
-				errs = append(errs, err)
-			}
+		if err := ipt.Apply(b); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
@@ -354,21 +356,6 @@ func (c *chain) check(ipt *iptables.IPTables) error {
 	return nil
 }
 
-// teardownChain removes every jump to the chain from its entry chains, then
-// the chain; a missing chain is not an error.
-func teardownChain(ipt *iptables.IPTables, c *chain) error {
-	ok, err := ipt.ChainExists(c.table, c.name)
-	if err != nil || !ok {
-		return err
-	}
-	for _, ec := range c.entryChains {
-		if err := ipt.DeleteJumps(c.table, ec, c.name); err != nil {
-			return err
-		}
-	}
-	return ipt.ClearAndDeleteChain(c.table, c.name)
-}
-
 func chainName(prefix, network, containerID string) string {
 	sum := sha512.Sum512([]byte(network + containerID))
 	return ("CNI-" + prefix + hex.EncodeToString(sum[:]))[:28]
@@ -384,51 +371,111 @@ func forward(c *Conf, contNet net.IPNet) error {
 	if err != nil {
 		return fmt.Errorf("failed to open iptables: %w", err)
 	}
+	snap, err := ipt.Snapshot("nat")
+	if err != nil {
+		return err
+	}
+	var chains []*chain
 	if *c.SNAT && c.ExternalSetMarkChain == nil {
 		mark := markDef(*c.MarkMasqBit)
-		setMark := &chain{table: "nat", name: setMarkChain, rules: [][]string{{
-			"-m", "comment", "--comment", "CNI portfwd masquerade mark", "-j", "MARK", "--set-xmark", mark}}}
-		if err := setMark.setup(ipt); err != nil {
-			return fmt.Errorf("unable to create chain %s: %w", setMarkChain, err)
-		}
-		masq := &chain{table: "nat", name: masqChain, entryChains: []string{"POSTROUTING"}, prependEntry: true,
-			entryRules: [][]string{{"-m", "comment", "--comment", "CNI portfwd requiring masquerade"}},
-			rules:      [][]string{{"-m", "mark", "--mark", mark, "-j", "MASQUERADE"}}}
-		if err := masq.setup(ipt); err != nil {
-			return fmt.Errorf("unable to create chain %s: %w", masqChain, err)
-		}
+		chains = append(chains,
+			&chain{table: "nat", name: setMarkChain, rules: [][]string{{
+				"-m", "comment", "--comment", "CNI portfwd masquerade mark", "-j", "MARK", "--set-xmark", mark}}},
+			&chain{table: "nat", name: masqChain, entryChains: []string{"POSTROUTING"}, prependEntry: true,
+				entryRules: [][]string{{"-m", "comment", "--comment", "CNI portfwd requiring masquerade"}},
+				rules:      [][]string{{"-m", "mark", "--mark", mark, "-j", "MASQUERADE"}}})
 	}
-	top := &chain{table: "nat", name: topDNATChain, entryChains: []string{"PREROUTING", "OUTPUT"},
-		entryRules: [][]string{{"-m", "addrtype", "--dst-type", "LOCAL"}}}
-	if err := top.setup(ipt); err != nil {
-		return fmt.Errorf("failed to create top-level DNAT chain: %w", err)
+	chains = append(chains,
+		&chain{table: "nat", name: topDNATChain, entryChains: []string{"PREROUTING", "OUTPUT"},
+			entryRules: [][]string{{"-m", "addrtype", "--dst-type", "LOCAL"}}},
+		dnatChain(c, contNet))
+	b := iptables.NewBatch("nat")
+	for _, ch := range chains {
+		if ch.name == dnatChain(c, net.IPNet{}).name && snap.HasChain(ch.name) {
+			// The container's chain exists already (a repeated ADD): make
+			// sure of each rule, one checked command at a time.
+			if err := ch.setup(ipt); err != nil {
+				return fmt.Errorf("unable to setup DNAT: %w", err)
+			}
+			continue
+		}
+		ch.plan(b, snap)
 	}
-	if err := dnatChain(c, contNet).setup(ipt); err != nil {
-		return fmt.Errorf("unable to setup DNAT: %w", err)
+	if err := ipt.Apply(b); err != nil {
+		return fmt.Errorf("unable to setup port forwarding: %w", err)
 	}
 	return nil
 }
 
+// plan adds to b what the chain lacks in snap: the chain with its rules if
+// it is missing or empty, and the jumps from entry chains that have none.
+func (c *chain) plan(b *iptables.Batch, snap *iptables.Snapshot) {
+	if !snap.HasChain(c.name) {
+		b.NewChain(c.name)
+	}
+	if len(snap.Rules(c.name)) == 0 {
+		for _, r := range c.rules {
+			b.Append(c.name, r...)
+		}
+	}
+	jumps := snap.Jumps(c.name)
+	for _, ec := range c.entryChains {
+		has := false
+		for _, j := range jumps {
+			if f := iptables.SplitRule(j); len(f) > 1 && f[1] == ec {
+				has = true
+				break
+			}
+		}
+		if has {
+			continue // any jump from ec will do: the entry rules all lead here
+		}
+		for _, r := range c.entryRules {
+			r = append(append([]string(nil), r...), "-j", c.name)
+			if c.prependEntry {
+				b.Insert(ec, r...)
+			} else {
+				b.Append(ec, r...)
+			}
+		}
+	}
+}
+
 func unforward(c *Conf) error {
-	var errs []error
-	used := false
+	var errs, missing []error
 	for _, v6 := range []bool{false, true} {
 		ipt, err := iptables.New(v6)
+		if err != nil {
+			missing = append(missing, err)
+			continue
+		}
+		snap, err := ipt.Snapshot("nat")
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		used = true
-		if err := teardownChain(ipt, dnatChain(c, net.IPNet{})); err != nil {
+		b := iptables.NewBatch("nat")
+		removeChain(b, snap, dnatChain(c, net.IPNet{}).name)
+		removeChain(b, snap, chainName("SN-", c.Name, c.containerID))
+		if err := ipt.Apply(b); err != nil {
 			errs = append(errs, err)
 		}
-		old := &chain{table: "nat", name: chainName("SN-", c.Name, c.containerID), entryChains: []string{oldSNATChain}}
-		_ = teardownChain(ipt, old)
 	}
-	if used {
-		return nil
+	if len(missing) == 2 {
+		return fmt.Errorf("neither iptables nor ip6tables is usable: %w", errors.Join(missing...))
 	}
 	return errors.Join(errs...)
+}
+
+// removeChain adds to b the removal of chain and of every jump to it.
+func removeChain(b *iptables.Batch, snap *iptables.Snapshot, chain string) {
+	if !snap.HasChain(chain) {
+		return
+	}
+	for _, j := range snap.Jumps(chain) {
+		b.DeleteLine(j)
+	}
+	b.RemoveChain(chain)
 }
 
 // dnatChain is the container's CNI-DN- chain; with a zero contNet only its

@@ -31,7 +31,38 @@ func TestMain(m *testing.M) {
 			os.Exit(cniapplet.Main(os.Args[1:]))
 		}
 	}
+	// The test binary fetches a URL from inside a namespace for the tests
+	// (nsenter --net=… <test binary>).
+	if url := os.Getenv("PETREL_CNI_TEST_GET"); url != "" {
+		body, err := httpGet(url)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		fmt.Print(body)
+		os.Exit(0)
+	}
 	os.Exit(m.Run())
+}
+
+// getIn fetches url from inside the namespace at ns.
+func getIn(t *testing.T, ns, url string) (string, error) {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("nsenter", "--net="+ns, "--", self)
+	cmd.Env = append(os.Environ(), "PETREL_CNI_TEST_GET="+url)
+	out, err := cmd.Output()
+	if err != nil {
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr
+		}
+		return "", fmt.Errorf("%v: %s", err, stderr)
+	}
+	return string(out), nil
 }
 
 // need stops the test for a missing prerequisite: a failure under CI, a
