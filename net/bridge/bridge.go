@@ -120,7 +120,7 @@ func Add(args *skel.CmdArgs) (err error) {
 		if n.IPMasq {
 			defer func() {
 				if err != nil {
-					_ = teardownIPMasq(n.Name, args.ContainerID)
+					_ = teardownIPMasq(n.Name, args.ContainerID, bothFamilies)
 				}
 			}()
 			var ipns []*net.IPNet
@@ -238,11 +238,47 @@ func Del(args *skel.CmdArgs) error {
 		}
 	}
 	if n.IPMasq {
-		if err := teardownIPMasq(n.Name, args.ContainerID); err != nil {
+		if err := teardownIPMasq(n.Name, args.ContainerID, masqFamilies(n, args)); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+var bothFamilies = []bool{false, true}
+
+// masqFamilies returns the address families ADD can have masqueraded in:
+// those of prevResult's addresses, else those of host-local's ranges, else
+// both. Each family saves DEL an iptables run.
+func masqFamilies(n *NetConf, args *skel.CmdArgs) []bool {
+	var v4, v6 bool
+	if prev, err := n.prevResult(); err == nil && prev != nil && len(prev.IPs) > 0 {
+		for _, ipc := range prev.IPs {
+			if ipc.Address.IP.To4() != nil {
+				v4 = true
+			} else {
+				v6 = true
+			}
+		}
+	} else if conf, _, err := hostlocal.LoadConfig(args.StdinData, args.Args); n.IPAM.Type == "host-local" && err == nil {
+		for _, set := range conf.Ranges {
+			if set[0].RangeStart.To4() != nil {
+				v4 = true
+			} else {
+				v6 = true
+			}
+		}
+	} else {
+		return bothFamilies
+	}
+	var out []bool
+	if v4 {
+		out = append(out, false)
+	}
+	if v6 {
+		out = append(out, true)
+	}
+	return out
 }
 
 // Check is the bridge plugin's CHECK: the IPAM allocation, the bridge, the

@@ -91,11 +91,12 @@ func setupIPMasq(ipns []*net.IPNet, network, containerID string) error {
 	return nil
 }
 
-// teardownIPMasq removes the container's chain and every jump to it, in both
-// address families; what is already gone is skipped.
-func teardownIPMasq(network, containerID string) error {
+// teardownIPMasq removes the container's chain and every jump to it in the
+// address families given (false for IPv4, true for IPv6); what is already
+// gone is skipped.
+func teardownIPMasq(network, containerID string, families []bool) error {
 	var errs []error
-	for _, v6 := range []bool{false, true} {
+	for _, v6 := range families {
 		ipt, err := iptables.New(v6)
 		if err != nil {
 			continue // no such family's tool: nothing of ours can be there

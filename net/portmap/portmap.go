@@ -443,7 +443,21 @@ func (c *chain) plan(b *iptables.Batch, snap *iptables.Snapshot) {
 
 func unforward(c *Conf) error {
 	var errs, missing []error
-	for _, v6 := range []bool{false, true} {
+	families := []bool{false, true}
+	if c.PrevResult != nil {
+		// ADD forwarded only the families prevResult has addresses of.
+		families = families[:0]
+		if c.contIPv4.IP != nil {
+			families = append(families, false)
+		}
+		if c.contIPv6.IP != nil {
+			families = append(families, true)
+		}
+		if len(families) == 0 {
+			return nil
+		}
+	}
+	for _, v6 := range families {
 		ipt, err := iptables.New(v6)
 		if err != nil {
 			missing = append(missing, err)
@@ -461,7 +475,7 @@ func unforward(c *Conf) error {
 			errs = append(errs, err)
 		}
 	}
-	if len(missing) == 2 {
+	if len(missing) == len(families) {
 		return fmt.Errorf("neither iptables nor ip6tables is usable: %w", errors.Join(missing...))
 	}
 	return errors.Join(errs...)
