@@ -3,6 +3,7 @@ package image
 import (
 	"archive/tar"
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"os"
@@ -443,5 +444,52 @@ func TestStoreLocked(t *testing.T) {
 	defer s.Close()
 	if _, err := Open(Options{Root: root, Driver: "copy"}); !errors.Is(err, ErrLocked) {
 		t.Fatalf("second open: %v", err)
+	}
+}
+
+// dockerImage pushes an image with Docker schema 2 media types and
+// returns its manifest descriptor.
+func dockerImage(t *testing.T, reg *regtest.Registry, repo string, p manifest.Platform, tarBytes []byte) manifest.Descriptor {
+	t.Helper()
+	blob := regtest.Gzip(tarBytes)
+	ld := reg.PutBlob(blob)
+	cfg, _ := json.Marshal(manifest.Image{Architecture: p.Architecture, OS: p.OS, Variant: p.Variant,
+		RootFS: manifest.RootFS{Type: "layers", DiffIDs: []digest.Digest{digest.FromBytes(tarBytes)}}})
+	cd := reg.PutBlob(cfg)
+	m, _ := json.Marshal(manifest.Manifest{SchemaVersion: 2, MediaType: manifest.MediaTypeDockerManifest,
+		Config: manifest.Descriptor{MediaType: manifest.MediaTypeDockerConfig, Digest: cd, Size: int64(len(cfg))},
+		Layers: []manifest.Descriptor{{MediaType: manifest.MediaTypeDockerLayer, Digest: ld, Size: int64(len(blob))}}})
+	d := reg.PutManifest(repo, "", manifest.MediaTypeDockerManifest, m)
+	d.Platform = &p
+	return d
+}
+
+func TestPullDockerSchema2(t *testing.T) {
+	reg := regtest.New()
+	defer reg.Close()
+	arm := manifest.Platform{OS: "linux", Architecture: "arm", Variant: "v7"}
+	list, _ := json.Marshal(manifest.Index{SchemaVersion: 2, MediaType: manifest.MediaTypeDockerManifestList, Manifests: []manifest.Descriptor{
+		dockerImage(t, reg, "docker", amd64, regtest.Tar(E{Name: "arch", Body: "amd64"})),
+		dockerImage(t, reg, "docker", arm, regtest.Tar(E{Name: "arch", Body: "arm"})),
+	}})
+	ld := reg.PutManifest("docker", "list", manifest.MediaTypeDockerManifestList, list)
+	s := openStore(t)
+	img, err := s.Pull(context.Background(), reg.Host()+"/docker:list", PullOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img.Manifest.MediaType != manifest.MediaTypeDockerManifest || img.Index == nil || img.Index.MediaType != manifest.MediaTypeDockerManifestList {
+		t.Errorf("media types: manifest %s, index %+v", img.Manifest.MediaType, img.Index)
+	}
+	// By digest, with a platform override.
+	img2, err := s.Pull(context.Background(), reg.Host()+"/docker@"+string(ld.Digest), PullOptions{Platform: &arm})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img2.Platform.String() != "linux/arm/v7" || len(img2.Names) != 0 || len(img2.Digests) != 1 {
+		t.Errorf("pull by digest: platform %s names %v digests %v", img2.Platform, img2.Names, img2.Digests)
+	}
+	if got := rootfsFile(t, s, "c", string(img2.ID), "arch"); got != "arm" {
+		t.Errorf("rootfs %q", got)
 	}
 }

@@ -3,8 +3,11 @@ package registry
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"encoding/pem"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -338,5 +341,70 @@ func TestFetchBlobWrongSize(t *testing.T) {
 	}
 	if n := len(regtest.BlobRequests(reg.Requests(), d)); n != 1 {
 		t.Errorf("%d requests for a blob of the wrong size, want 1 (no retries)", n)
+	}
+}
+
+// TestBlobRedirect follows a redirect to blob storage on another host and
+// does not send the registry's credentials there.
+func TestBlobRedirect(t *testing.T) {
+	var storageAuth []string
+	storage := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		storageAuth = append(storageAuth, r.Header.Get("Authorization"))
+		w.Write([]byte("blob from storage"))
+	}))
+	defer storage.Close()
+	reg := regtest.New()
+	defer reg.Close()
+	reg.Auth, reg.User, reg.Password = regtest.AuthBasic, "u", "p"
+	d := reg.PutBlob([]byte("blob from storage"))
+	// Another name for the loopback host, so that the redirect crosses hosts.
+	target := strings.Replace(storage.URL, "127.0.0.1", "localhost", 1)
+	reg.BlobHook = func(w http.ResponseWriter, r *http.Request, _ digest.Digest, _ []byte) bool {
+		http.Redirect(w, r, target+"/signed?sig=secret", http.StatusTemporaryRedirect)
+		return true
+	}
+	cfg := fastConfig()
+	cfg.Credentials = NewCredentials(filepath.Join(t.TempDir(), "auth.json"))
+	cfg.Credentials.Set(reg.Host(), "u", "p")
+	store, _ := content.Open(t.TempDir())
+	w, _ := store.Writer(d, 17)
+	if err := New(cfg).FetchBlob(context.Background(), mustRef(t, reg.Host()+"/app"), manifest.Descriptor{Digest: d, Size: 17}, w, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if len(storageAuth) != 1 || storageAuth[0] != "" {
+		t.Errorf("blob storage saw Authorization %q", storageAuth)
+	}
+}
+
+// TestCertsDir trusts a registry's CA from CertsDir/<host>/ca.crt.
+func TestCertsDir(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("{}")) }))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "https://")
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "reg.example:443"), 0o755)
+	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	os.WriteFile(filepath.Join(dir, "reg.example:443", "ca.crt"), pemBytes, 0o644)
+	get := func(cfg *tls.Config) error {
+		c := &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}}
+		resp, err := c.Get("https://" + host + "/v2/")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	}
+	c := New(Config{CertsDir: dir})
+	with := c.tlsConfig("reg.example:443", false)
+	with.ServerName = "example.com" // the name in httptest's certificate
+	if err := get(with); err != nil {
+		t.Errorf("with the CA from certs.d: %v", err)
+	}
+	without := c.tlsConfig("other.example:443", false)
+	without.ServerName = "example.com"
+	if err := get(without); err == nil {
+		t.Error("a registry with an unknown CA was trusted")
 	}
 }
