@@ -356,26 +356,35 @@ func Check(args *skel.CmdArgs) error {
 			return fmt.Errorf("list routes of %s: %w", args.IfName, err)
 		}
 		for _, want := range prev.Routes {
-			found := false
-			for _, r := range routes {
-				dst := "<nil>"
-				if r.Dst != nil {
-					dst = r.Dst.String()
-				}
-				zero := want.Dst.IP.IsUnspecified() && func() bool { o, _ := want.Dst.Mask.Size(); return o == 0 }()
-				if dst == want.Dst.String() || (zero && r.Dst == nil) || (zero && r.Dst != nil && r.Dst.IP.IsUnspecified() && func() bool { o, _ := r.Dst.Mask.Size(); return o == 0 }()) {
-					if want.GW == nil || want.GW.Equal(r.Gw) {
-						found = true
-						break
-					}
-				}
-			}
-			if !found {
+			if !hasRoute(routes, want) {
 				return fmt.Errorf("bridge: route %s via %v missing in the container", want.Dst.String(), want.GW)
 			}
 		}
 		return nil
 	})
+}
+
+// hasRoute reports whether routes has want's destination (a default route
+// is listed with a nil or all-zero destination) and, if want names one, its
+// gateway.
+func hasRoute(routes []netlink.Route, want *types.Route) bool {
+	isDefault := func(n *net.IPNet) bool {
+		if n == nil {
+			return true
+		}
+		ones, _ := n.Mask.Size()
+		return ones == 0 && n.IP.IsUnspecified()
+	}
+	for _, r := range routes {
+		same := r.Dst != nil && r.Dst.String() == want.Dst.String()
+		if isDefault(&want.Dst) && isDefault(r.Dst) && (r.Dst != nil || (want.Dst.IP.To4() != nil) == (r.Family == netlink.FAMILY_V4)) {
+			same = true
+		}
+		if same && (want.GW == nil || want.GW.Equal(r.Gw)) {
+			return true
+		}
+	}
+	return false
 }
 
 // Status is the bridge plugin's STATUS: it is ready when its IPAM is.
