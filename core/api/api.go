@@ -1,0 +1,238 @@
+// Package api holds the JSON types of Petrel's client API, a subset of
+// the Docker Engine API v1.41 with the same field names, shared by the
+// daemon's HTTP edge, the client and the engine's records. It has no
+// behaviour beyond small helpers and no package-level state.
+package api
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Version is the API version the daemon speaks; MinVersion the oldest
+// it accepts.
+const (
+	Version    = "1.41"
+	MinVersion = "1.24"
+)
+
+// Config is a container's portable configuration (Docker's container.Config).
+type Config struct {
+	Hostname     string              `json:"Hostname"`
+	Domainname   string              `json:"Domainname"`
+	User         string              `json:"User"`
+	AttachStdin  bool                `json:"AttachStdin"`
+	AttachStdout bool                `json:"AttachStdout"`
+	AttachStderr bool                `json:"AttachStderr"`
+	ExposedPorts map[string]struct{} `json:"ExposedPorts,omitempty"`
+	Tty          bool                `json:"Tty"`
+	OpenStdin    bool                `json:"OpenStdin"`
+	StdinOnce    bool                `json:"StdinOnce"`
+	Env          []string            `json:"Env"`
+	Cmd          []string            `json:"Cmd"`
+	Image        string              `json:"Image"`
+	WorkingDir   string              `json:"WorkingDir"`
+	Entrypoint   []string            `json:"Entrypoint"`
+	Labels       map[string]string   `json:"Labels"`
+	StopSignal   string              `json:"StopSignal,omitempty"`
+	StopTimeout  *int                `json:"StopTimeout,omitempty"`
+}
+
+// RestartPolicy is no, always, unless-stopped or on-failure with an
+// optional maximum retry count.
+type RestartPolicy struct {
+	Name              string `json:"Name"`
+	MaximumRetryCount int    `json:"MaximumRetryCount"`
+}
+
+// LogConfig selects the log driver (json-file or none) and its options
+// (max-size, max-file).
+type LogConfig struct {
+	Type   string            `json:"Type"`
+	Config map[string]string `json:"Config"`
+}
+
+// HostConfig is the host-dependent part of a container's configuration.
+type HostConfig struct {
+	Binds          []string      `json:"Binds"`
+	NetworkMode    string        `json:"NetworkMode"`
+	RestartPolicy  RestartPolicy `json:"RestartPolicy"`
+	AutoRemove     bool          `json:"AutoRemove"`
+	LogConfig      LogConfig     `json:"LogConfig"`
+	Runtime        string        `json:"Runtime,omitempty"`
+	ReadonlyRootfs bool          `json:"ReadonlyRootfs"`
+	Privileged     bool          `json:"Privileged"`
+	Init           *bool         `json:"Init,omitempty"`
+	// ExternalRootfs runs the container from a host directory instead
+	// of an image (iSulad's --external-rootfs); a Petrel extension.
+	ExternalRootfs string `json:"ExternalRootfs,omitempty"`
+}
+
+// CreateRequest is the body of POST /containers/create.
+type CreateRequest struct {
+	Config
+	HostConfig       *HostConfig     `json:"HostConfig,omitempty"`
+	NetworkingConfig json.RawMessage `json:"NetworkingConfig,omitempty"`
+}
+
+// CreateResponse answers POST /containers/create.
+type CreateResponse struct {
+	ID       string   `json:"Id"`
+	Warnings []string `json:"Warnings"`
+}
+
+// State is a container's run state as inspect shows it.
+type State struct {
+	Status     string    `json:"Status"` // created, running, paused, restarting, removing, exited, dead
+	Running    bool      `json:"Running"`
+	Paused     bool      `json:"Paused"`
+	Restarting bool      `json:"Restarting"`
+	OOMKilled  bool      `json:"OOMKilled"`
+	Dead       bool      `json:"Dead"`
+	Pid        int       `json:"Pid"`
+	ExitCode   int       `json:"ExitCode"`
+	Error      string    `json:"Error"`
+	StartedAt  time.Time `json:"StartedAt"`
+	FinishedAt time.Time `json:"FinishedAt"`
+}
+
+// ContainerJSON answers GET /containers/{id}/json.
+type ContainerJSON struct {
+	ID              string          `json:"Id"`
+	Created         time.Time       `json:"Created"`
+	Path            string          `json:"Path"`
+	Args            []string        `json:"Args"`
+	State           State           `json:"State"`
+	Image           string          `json:"Image"`
+	ResolvConfPath  string          `json:"ResolvConfPath"`
+	HostnamePath    string          `json:"HostnamePath"`
+	HostsPath       string          `json:"HostsPath"`
+	LogPath         string          `json:"LogPath"`
+	Name            string          `json:"Name"`
+	RestartCount    int             `json:"RestartCount"`
+	Driver          string          `json:"Driver"`
+	Platform        string          `json:"Platform"`
+	MountLabel      string          `json:"MountLabel"`
+	ProcessLabel    string          `json:"ProcessLabel"`
+	AppArmorProfile string          `json:"AppArmorProfile"`
+	ExecIDs         []string        `json:"ExecIDs"`
+	HostConfig      *HostConfig     `json:"HostConfig"`
+	Mounts          []struct{}      `json:"Mounts"`
+	Config          *Config         `json:"Config"`
+	NetworkSettings NetworkSettings `json:"NetworkSettings"`
+}
+
+// NetworkSettings is the (for now empty) network part of inspect and ps.
+type NetworkSettings struct {
+	Networks map[string]struct{} `json:"Networks"`
+}
+
+// Port is one published port in a ps entry.
+type Port struct {
+	IP          string `json:"IP,omitempty"`
+	PrivatePort int    `json:"PrivatePort"`
+	PublicPort  int    `json:"PublicPort,omitempty"`
+	Type        string `json:"Type"`
+}
+
+// Container is one entry of GET /containers/json.
+type Container struct {
+	ID         string            `json:"Id"`
+	Names      []string          `json:"Names"`
+	Image      string            `json:"Image"`
+	ImageID    string            `json:"ImageID"`
+	Command    string            `json:"Command"`
+	Created    int64             `json:"Created"`
+	Ports      []Port            `json:"Ports"`
+	Labels     map[string]string `json:"Labels"`
+	State      string            `json:"State"`
+	Status     string            `json:"Status"`
+	HostConfig struct {
+		NetworkMode string `json:"NetworkMode"`
+	} `json:"HostConfig"`
+	NetworkSettings NetworkSettings `json:"NetworkSettings"`
+	Mounts          []struct{}      `json:"Mounts"`
+}
+
+// WaitResponse answers POST /containers/{id}/wait.
+type WaitResponse struct {
+	StatusCode int        `json:"StatusCode"`
+	Error      *WaitError `json:"Error"`
+}
+
+// WaitError is the error of a failed wait.
+type WaitError struct {
+	Message string `json:"Message"`
+}
+
+// ErrorResponse is the body of every failed request.
+type ErrorResponse struct {
+	Message string `json:"message"`
+}
+
+// VersionResponse answers GET /version.
+type VersionResponse struct {
+	Platform      struct{ Name string } `json:"Platform"`
+	Version       string                `json:"Version"`
+	APIVersion    string                `json:"ApiVersion"`
+	MinAPIVersion string                `json:"MinAPIVersion"`
+	GitCommit     string                `json:"GitCommit"`
+	GoVersion     string                `json:"GoVersion"`
+	Os            string                `json:"Os"`
+	Arch          string                `json:"Arch"`
+	KernelVersion string                `json:"KernelVersion"`
+	BuildTime     string                `json:"BuildTime"`
+}
+
+// Info answers GET /info.
+type Info struct {
+	ID                 string            `json:"ID"`
+	Containers         int               `json:"Containers"`
+	ContainersRunning  int               `json:"ContainersRunning"`
+	ContainersPaused   int               `json:"ContainersPaused"`
+	ContainersStopped  int               `json:"ContainersStopped"`
+	Images             int               `json:"Images"`
+	Driver             string            `json:"Driver"`
+	LoggingDriver      string            `json:"LoggingDriver"`
+	CgroupDriver       string            `json:"CgroupDriver"`
+	CgroupVersion      string            `json:"CgroupVersion"`
+	KernelVersion      string            `json:"KernelVersion"`
+	OperatingSystem    string            `json:"OperatingSystem"`
+	OSType             string            `json:"OSType"`
+	Architecture       string            `json:"Architecture"`
+	NCPU               int               `json:"NCPU"`
+	MemTotal           int64             `json:"MemTotal"`
+	DockerRootDir      string            `json:"DockerRootDir"`
+	Name               string            `json:"Name"`
+	ServerVersion      string            `json:"ServerVersion"`
+	DefaultRuntime     string            `json:"DefaultRuntime"`
+	Runtimes           map[string]any    `json:"Runtimes"`
+	LiveRestoreEnabled bool              `json:"LiveRestoreEnabled"`
+	Labels             []string          `json:"Labels"`
+	Warnings           []string          `json:"Warnings"`
+	RegistryConfig     map[string]any    `json:"RegistryConfig,omitempty"`
+	Plugins            map[string]any    `json:"Plugins,omitempty"`
+	SecurityOptions    []string          `json:"SecurityOptions"`
+	IndexServerAddress string            `json:"IndexServerAddress"`
+	Swarm              map[string]string `json:"Swarm"`
+}
+
+// Event is one entry of GET /events.
+type Event struct {
+	Type     string `json:"Type"`
+	Action   string `json:"Action"`
+	Actor    Actor  `json:"Actor"`
+	Scope    string `json:"scope"`
+	Time     int64  `json:"time"`
+	TimeNano int64  `json:"timeNano"`
+	// The pre-1.22 fields the docker CLI still reads.
+	Status string `json:"status,omitempty"`
+	ID     string `json:"id,omitempty"`
+	From   string `json:"from,omitempty"`
+}
+
+// Actor is the object an event is about.
+type Actor struct {
+	ID         string            `json:"ID"`
+	Attributes map[string]string `json:"Attributes"`
+}

@@ -1,0 +1,207 @@
+// Package config reads petreld's daemon.json (iSulad-like keys, Docker's
+// names accepted where they differ) strictly: an unknown key or a bad
+// value is refused with the key named, so a typo never goes unnoticed.
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strings"
+)
+
+// DefaultPath is where petreld looks for its configuration.
+const DefaultPath = "/etc/petrel/daemon.json"
+
+// Runtime is an external runtime of the "runtimes" map.
+type Runtime struct {
+	Path        string   `json:"path"`
+	RuntimeArgs []string `json:"runtimeArgs,omitempty"`
+}
+
+// Config is daemon.json.
+type Config struct {
+	Root               string             `json:"graph,omitempty"`
+	State              string             `json:"state,omitempty"`
+	Hosts              []string           `json:"hosts,omitempty"`
+	Group              string             `json:"group,omitempty"`
+	LogLevel           string             `json:"log-level,omitempty"`
+	LogDriver          string             `json:"log-driver,omitempty"`
+	LogOpts            map[string]string  `json:"log-opts,omitempty"`
+	DefaultRuntime     string             `json:"default-runtime,omitempty"`
+	Runtimes           map[string]Runtime `json:"runtimes,omitempty"`
+	RegistryMirrors    []string           `json:"registry-mirrors,omitempty"`
+	InsecureRegistries []string           `json:"insecure-registries,omitempty"`
+	StorageDriver      string             `json:"storage-driver,omitempty"`
+	StorageOpts        []string           `json:"storage-opts,omitempty"`
+	DefaultUlimits     map[string]Ulimit  `json:"default-ulimits,omitempty"`
+	CgroupParent       string             `json:"cgroup-parent,omitempty"`
+	CNIConfDir         string             `json:"cni-conf-dir,omitempty"`
+	CNIBinDir          string             `json:"cni-bin-dir,omitempty"`
+	PidFile            string             `json:"pidfile,omitempty"`
+	LiveRestore        *bool              `json:"live-restore,omitempty"`
+}
+
+// Ulimit is one default ulimit.
+type Ulimit struct {
+	Name string `json:"Name"`
+	Hard int64  `json:"Hard"`
+	Soft int64  `json:"Soft"`
+}
+
+// aliases are Docker's names for iSulad's keys.
+var aliases = map[string]string{"data-root": "graph", "exec-root": "state", "log-driver-opts": "log-opts"}
+
+// Default returns the configuration without a file.
+func Default() Config {
+	return Config{
+		Root: "/var/lib/petrel", State: "/run/petrel", Hosts: []string{"unix:///run/petrel/petrel.sock"},
+		LogLevel: "info", LogDriver: "json-file", DefaultRuntime: "lcr",
+		CNIConfDir: "/etc/petrel/cni/net.d", CNIBinDir: "/usr/libexec/petrel/cni",
+	}
+}
+
+// Load reads path over the defaults. A missing file is fine when
+// optional (the default path); a named one must exist.
+func Load(path string, optional bool) (Config, error) {
+	c := Default()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if optional && errors.Is(err, fs.ErrNotExist) {
+			return c, nil
+		}
+		return c, fmt.Errorf("config file: %w", err)
+	}
+	if err := Parse(data, &c); err != nil {
+		return c, fmt.Errorf("config file %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse decodes data over c and validates the result.
+func Parse(data []byte, c *Config) error {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(data, &raw); err != nil {
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			line := 1 + bytes.Count(data[:se.Offset], []byte("\n"))
+			return fmt.Errorf("line %d: %v", line, err)
+		}
+		return fmt.Errorf("not a JSON object: %w", err)
+	}
+	norm := map[string]json.RawMessage{}
+	for k, v := range raw {
+		key := k
+		if a, ok := aliases[k]; ok {
+			key = a
+		}
+		if _, dup := norm[key]; dup {
+			return fmt.Errorf("key %q given twice (as %q and an alias)", key, k)
+		}
+		norm[key] = v
+	}
+	canon, _ := json.Marshal(norm)
+	dec := json.NewDecoder(bytes.NewReader(canon))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(c); err != nil && err != io.EOF {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return fmt.Errorf("key %q: %s is not a valid value (want %s)", te.Field, te.Value, te.Type)
+		}
+		if msg := err.Error(); strings.HasPrefix(msg, "json: unknown field ") {
+			return fmt.Errorf("unknown key %s", strings.TrimPrefix(msg, "json: unknown field "))
+		}
+		return err
+	}
+	return c.Validate()
+}
+
+// Validate checks values that JSON types cannot.
+func (c *Config) Validate() error {
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error", "fatal":
+	default:
+		return fmt.Errorf("key \"log-level\": %q is not one of debug, info, warn, error, fatal", c.LogLevel)
+	}
+	switch c.LogDriver {
+	case "json-file", "none":
+	default:
+		return fmt.Errorf("key \"log-driver\": %q is not supported (json-file or none)", c.LogDriver)
+	}
+	for k, v := range c.LogOpts {
+		switch k {
+		case "max-size":
+			if !validSize(v) {
+				return fmt.Errorf("key \"log-opts\": max-size %q is not a size such as 10m", v)
+			}
+		case "max-file":
+			if n, ok := atoi(v); !ok || n < 1 {
+				return fmt.Errorf("key \"log-opts\": max-file %q is not a positive number", v)
+			}
+		default:
+			return fmt.Errorf("key \"log-opts\": unknown option %q (max-size, max-file)", k)
+		}
+	}
+	if len(c.Hosts) == 0 {
+		return errors.New("key \"hosts\": at least one socket is needed")
+	}
+	for _, h := range c.Hosts {
+		if !strings.HasPrefix(h, "unix://") || len(h) == len("unix://") {
+			return fmt.Errorf("key \"hosts\": %q: only unix:///path sockets are supported", h)
+		}
+	}
+	if c.Root == "" || !strings.HasPrefix(c.Root, "/") {
+		return fmt.Errorf("key \"graph\": %q is not an absolute path", c.Root)
+	}
+	if c.State == "" || !strings.HasPrefix(c.State, "/") {
+		return fmt.Errorf("key \"state\": %q is not an absolute path", c.State)
+	}
+	for name, r := range c.Runtimes {
+		if name == "" || name == "lcr" {
+			return fmt.Errorf("key \"runtimes\": %q cannot be redefined", name)
+		}
+		if r.Path == "" {
+			return fmt.Errorf("key \"runtimes\": runtime %q has no path", name)
+		}
+	}
+	switch c.DefaultRuntime {
+	case "", "lcr", "runc", "crun", "kata-runtime", "runsc":
+	default:
+		if _, ok := c.Runtimes[c.DefaultRuntime]; !ok {
+			return fmt.Errorf("key \"default-runtime\": unknown runtime %q", c.DefaultRuntime)
+		}
+	}
+	switch c.StorageDriver {
+	case "", "overlay", "overlay2", "vfs":
+	default:
+		return fmt.Errorf("key \"storage-driver\": %q is not supported (overlay2 or vfs)", c.StorageDriver)
+	}
+	return nil
+}
+
+func atoi(s string) (int, bool) {
+	n := 0
+	if s == "" {
+		return 0, false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' || n > 1<<30 {
+			return 0, false
+		}
+		n = n*10 + int(r-'0')
+	}
+	return n, true
+}
+
+func validSize(s string) bool {
+	t := strings.TrimRight(strings.ToLower(s), "kmgb")
+	if t == "" || len(s)-len(t) > 2 {
+		return false
+	}
+	_, ok := atoi(t)
+	return ok
+}

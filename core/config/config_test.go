@@ -1,0 +1,70 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestParse(t *testing.T) {
+	tests := []struct {
+		name    string
+		json    string
+		wantErr string // substring; "" for success
+		check   func(Config) bool
+	}{
+		{"empty object", `{}`, "", func(c Config) bool { return c.Root == "/var/lib/petrel" && c.LogDriver == "json-file" }},
+		{"isulad keys", `{"graph":"/data/petrel","state":"/run/p","log-opts":{"max-size":"10m","max-file":"3"}}`, "",
+			func(c Config) bool {
+				return c.Root == "/data/petrel" && c.State == "/run/p" && c.LogOpts["max-file"] == "3"
+			}},
+		{"docker aliases", `{"data-root":"/d","exec-root":"/e"}`, "", func(c Config) bool { return c.Root == "/d" && c.State == "/e" }},
+		{"runtimes", `{"runtimes":{"kata":{"path":"/usr/bin/kata-runtime"}},"default-runtime":"kata"}`, "",
+			func(c Config) bool { return c.Runtimes["kata"].Path == "/usr/bin/kata-runtime" }},
+		{"unknown key", `{"graph":"/d","log-levle":"debug"}`, `unknown key "log-levle"`, nil},
+		{"wrong type", `{"hosts":"unix:///x"}`, `key "hosts"`, nil},
+		{"bad log level", `{"log-level":"loud"}`, `key "log-level"`, nil},
+		{"bad max-size", `{"log-opts":{"max-size":"ten"}}`, `max-size`, nil},
+		{"unknown log opt", `{"log-opts":{"compress":"true"}}`, `unknown option "compress"`, nil},
+		{"tcp host", `{"hosts":["tcp://0.0.0.0:2375"]}`, `key "hosts"`, nil},
+		{"relative root", `{"graph":"data"}`, `key "graph"`, nil},
+		{"unknown default runtime", `{"default-runtime":"nosuch"}`, `key "default-runtime"`, nil},
+		{"runtime without path", `{"runtimes":{"x":{}}}`, `has no path`, nil},
+		{"alias twice", `{"graph":"/a","data-root":"/b"}`, `given twice`, nil},
+		{"syntax error", "{\n\"graph\": \"/a\",\n}", `line 3`, nil},
+		{"not an object", `[1]`, `not a JSON object`, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Default()
+			err := Parse([]byte(tc.json), &c)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tc.check(c) {
+				t.Errorf("config %+v", c)
+			}
+		})
+	}
+}
+
+func TestLoadMissing(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "daemon.json")
+	if _, err := Load(p, true); err != nil {
+		t.Errorf("optional missing file: %v", err)
+	}
+	if _, err := Load(p, false); err == nil {
+		t.Error("named missing file accepted")
+	}
+	os.WriteFile(p, []byte(`{"bogus":1}`), 0o644)
+	if _, err := Load(p, true); err == nil || !strings.Contains(err.Error(), p) {
+		t.Errorf("error %v does not name the file", err)
+	}
+}

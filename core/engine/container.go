@@ -1,0 +1,137 @@
+package engine
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/petrel-edge/petrel/core/api"
+	"github.com/petrel-edge/petrel/core/atomicfile"
+	"github.com/petrel-edge/petrel/core/shim"
+)
+
+// Status values of a container, as Docker's.
+const (
+	StatusCreated    = "created"
+	StatusRunning    = "running"
+	StatusPaused     = "paused"
+	StatusRestarting = "restarting"
+	StatusRemoving   = "removing"
+	StatusExited     = "exited"
+	StatusDead       = "dead"
+)
+
+// Files in a container's directory.
+const (
+	recordFile     = "config.v2.json"
+	hostConfigFile = "hostconfig.json"
+	specFile       = "config.json"
+	exitFile       = "exit.json"
+	shimLogFile    = "shim.log"
+)
+
+// State is the persisted run state of a container.
+type State struct {
+	Status     string    `json:"Status"`
+	Pid        int       `json:"Pid"`
+	ExitCode   int       `json:"ExitCode"`
+	Error      string    `json:"Error"`
+	OOMKilled  bool      `json:"OOMKilled"`
+	StartedAt  time.Time `json:"StartedAt"`
+	FinishedAt time.Time `json:"FinishedAt"`
+}
+
+// record is what config.v2.json holds.
+type record struct {
+	ID              string      `json:"ID"`
+	Name            string      `json:"Name"`
+	Created         time.Time   `json:"Created"`
+	Path            string      `json:"Path"`
+	Args            []string    `json:"Args"`
+	Config          *api.Config `json:"Config"`
+	State           State       `json:"State"`
+	RestartCount    int         `json:"RestartCount"`
+	Runtime         string      `json:"Runtime"`
+	Rootfs          string      `json:"Rootfs"`
+	LogPath         string      `json:"LogPath"`
+	ManuallyStopped bool        `json:"HasBeenManuallyStopped"`
+}
+
+// Container is one container's record and its live bookkeeping.
+type Container struct {
+	op chan struct{} // a token: held for the whole of an operation
+
+	mu         sync.Mutex // guards everything below
+	rec        record
+	hostConfig *api.HostConfig
+	dir        string
+	shim       *shim.Client
+	exitCh     chan struct{} // closed at the next exit, then replaced
+	removedCh  chan struct{} // closed once removed
+	removed    bool
+	pending    []*pendingAttach
+	restartTmr *time.Timer
+}
+
+func newContainer(rec record, hc *api.HostConfig, dir string) *Container {
+	return &Container{op: make(chan struct{}, 1), rec: rec, hostConfig: hc, dir: dir,
+		exitCh: make(chan struct{}), removedCh: make(chan struct{})}
+}
+
+// lock takes the container's operation token.
+func (c *Container) lock()   { c.op <- struct{}{} }
+func (c *Container) unlock() { <-c.op }
+
+// save writes the record atomically; c.mu must be held.
+func (c *Container) save() error {
+	data, err := json.Marshal(&c.rec)
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(filepath.Join(c.dir, recordFile), data, 0o600)
+}
+
+func (c *Container) saveHostConfig() error {
+	data, err := json.Marshal(c.hostConfig)
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(filepath.Join(c.dir, hostConfigFile), data, 0o600)
+}
+
+// loadContainer reads a container's directory.
+func loadContainer(dir string) (*Container, error) {
+	data, err := os.ReadFile(filepath.Join(dir, recordFile))
+	if err != nil {
+		return nil, err
+	}
+	var rec record
+	if err := json.Unmarshal(data, &rec); err != nil {
+		return nil, fmt.Errorf("%s: %w", recordFile, err)
+	}
+	hc := &api.HostConfig{}
+	if data, err := os.ReadFile(filepath.Join(dir, hostConfigFile)); err == nil {
+		if err := json.Unmarshal(data, hc); err != nil {
+			return nil, fmt.Errorf("%s: %w", hostConfigFile, err)
+		}
+	}
+	if rec.ID != filepath.Base(dir) || rec.Config == nil {
+		return nil, fmt.Errorf("%s: record does not match its directory", recordFile)
+	}
+	return newContainer(rec, hc, dir), nil
+}
+
+// running reports whether the container has a live process; c.mu held.
+func (c *Container) running() bool {
+	s := c.rec.State.Status
+	return s == StatusRunning || s == StatusPaused
+}
+
+// ID returns the container's id.
+func (c *Container) ID() string { return c.rec.ID }
+
+func itoa(n int) string { return strconv.Itoa(n) }

@@ -1,0 +1,819 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/petrel-edge/petrel/core/api"
+	"github.com/petrel-edge/petrel/core/atomicfile"
+	"github.com/petrel-edge/petrel/core/errdefs"
+	"github.com/petrel-edge/petrel/core/shim"
+)
+
+// Create records a new container; it runs nothing yet.
+func (e *Engine) Create(name string, cfg api.Config, hc *api.HostConfig) (id string, warnings []string, err error) {
+	if hc == nil {
+		hc = &api.HostConfig{}
+	}
+	if name != "" {
+		if err := ValidateName(name); err != nil {
+			return "", nil, err
+		}
+		name = strings.TrimPrefix(name, "/")
+	}
+	if err := e.validate(&cfg, hc); err != nil {
+		return "", nil, err
+	}
+	rootfs := hc.ExternalRootfs
+	if rootfs == "" {
+		if cfg.Image == "" {
+			return "", nil, errdefs.Invalid("no image and no --external-rootfs given")
+		}
+		return "", nil, errdefs.NotFound("No such image: %s (image support is not available yet: run with --external-rootfs DIR)", cfg.Image)
+	}
+	if !filepath.IsAbs(rootfs) {
+		return "", nil, errdefs.Invalid("external rootfs %q: the path must be absolute", rootfs)
+	}
+	if fi, err := os.Stat(rootfs); err != nil || !fi.IsDir() {
+		return "", nil, errdefs.Invalid("external rootfs %s is not a directory", rootfs)
+	}
+	args := append(append([]string{}, cfg.Entrypoint...), cfg.Cmd...)
+	if len(args) == 0 {
+		return "", nil, errdefs.Invalid("no command specified")
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if name == "" {
+		name = e.newName()
+	} else if other, ok := e.byName[name]; ok {
+		return "", nil, errdefs.Conflict("Conflict. The container name \"/%s\" is already in use by container \"%s\". You have to remove (or rename) that container to be able to reuse that name.", name, other.rec.ID)
+	}
+	id = newID()
+	for e.byID[id] != nil {
+		id = newID()
+	}
+	dir := filepath.Join(e.containersDir(), id)
+	if err := os.Mkdir(dir, 0o710); err != nil {
+		return "", nil, fmt.Errorf("create container dir: %w", err)
+	}
+	rec := record{
+		ID: id, Name: name, Created: time.Now().UTC(), Path: args[0], Args: args[1:], Config: &cfg,
+		State: State{Status: StatusCreated}, Runtime: hc.Runtime, Rootfs: rootfs,
+	}
+	if e.logDriver(hc) == "json-file" {
+		rec.LogPath = filepath.Join(dir, id+"-json.log")
+	}
+	c := newContainer(rec, hc, dir)
+	if err := c.saveHostConfig(); err != nil {
+		os.RemoveAll(dir)
+		return "", nil, err
+	}
+	if err := c.save(); err != nil {
+		os.RemoveAll(dir)
+		return "", nil, err
+	}
+	e.byID[id] = c
+	e.byName[name] = c
+	e.event(c, "create")
+	return id, nil, nil
+}
+
+func (e *Engine) logDriver(hc *api.HostConfig) string {
+	if hc.LogConfig.Type != "" {
+		return hc.LogConfig.Type
+	}
+	return e.opts.LogDriver
+}
+
+// validate refuses a configuration the engine cannot run.
+func (e *Engine) validate(cfg *api.Config, hc *api.HostConfig) error {
+	if _, err := e.runtime(hc.Runtime); err != nil {
+		return err
+	}
+	switch e.logDriver(hc) {
+	case "json-file", "none":
+	default:
+		return errdefs.Invalid("log driver %q is not supported: use json-file or none", hc.LogConfig.Type)
+	}
+	if _, _, err := logOpts(e.opts.LogOpts, hc.LogConfig.Config); err != nil {
+		return err
+	}
+	switch p := hc.RestartPolicy; p.Name {
+	case "", "no", "always", "unless-stopped":
+		if p.MaximumRetryCount != 0 {
+			return errdefs.Invalid("maximum retry count cannot be used with restart policy '%s'", p.Name)
+		}
+	case "on-failure":
+		if p.MaximumRetryCount < 0 {
+			return errdefs.Invalid("maximum retry count cannot be negative")
+		}
+	default:
+		return errdefs.Invalid("invalid restart policy '%s'", p.Name)
+	}
+	if hc.AutoRemove && hc.RestartPolicy.Name != "" && hc.RestartPolicy.Name != "no" {
+		return errdefs.Invalid("can't create 'AutoRemove' container with restart policy")
+	}
+	switch hc.NetworkMode {
+	case "", "default", "none", "bridge", "host":
+	default:
+		return errdefs.Invalid("network mode %q is not supported yet", hc.NetworkMode)
+	}
+	if cfg.StopSignal != "" {
+		if _, err := ParseSignal(cfg.StopSignal); err != nil {
+			return errdefs.Invalid("invalid stop signal: %v", err)
+		}
+	}
+	for _, env := range cfg.Env {
+		if strings.HasPrefix(env, "=") || env == "" {
+			return errdefs.Invalid("invalid environment variable: %q", env)
+		}
+	}
+	return nil
+}
+
+// logOpts parses max-size and max-file; container options win over the
+// daemon's.
+func logOpts(daemon, ctr map[string]string) (maxSize int64, maxFile int, err error) {
+	maxFile = 1
+	for _, m := range []map[string]string{daemon, ctr} {
+		for k, v := range m {
+			switch k {
+			case "max-size":
+				if maxSize, err = ParseSize(v); err != nil || maxSize < 0 {
+					return 0, 0, errdefs.Invalid("log-opt max-size=%s: want a size such as 10m", v)
+				}
+			case "max-file":
+				if maxFile, err = strconv.Atoi(v); err != nil || maxFile < 1 {
+					return 0, 0, errdefs.Invalid("log-opt max-file=%s: want a positive number", v)
+				}
+			default:
+				return 0, 0, errdefs.Invalid("unknown log opt '%s' for json-file log driver", k)
+			}
+		}
+	}
+	if maxFile > 1 && maxSize == 0 {
+		return 0, 0, errdefs.Invalid("log-opt max-file needs max-size")
+	}
+	return maxSize, maxFile, nil
+}
+
+// ParseSize reads 10, 10k, 10m, 1g (also kb, mb, gb; binary units).
+func ParseSize(s string) (int64, error) {
+	t := strings.ToLower(strings.TrimSpace(s))
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		m      int64
+	}{{"kb", 1 << 10}, {"mb", 1 << 20}, {"gb", 1 << 30}, {"k", 1 << 10}, {"m", 1 << 20}, {"g", 1 << 30}, {"b", 1}} {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSuffix(t, u.suffix), u.m
+			break
+		}
+	}
+	n, err := strconv.ParseFloat(t, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("invalid size %q", s)
+	}
+	return int64(n * float64(mult)), nil
+}
+
+// ParseSignal accepts SIGKILL, KILL, kill and 9.
+func ParseSignal(s string) (unix.Signal, error) {
+	if n, err := strconv.Atoi(s); err == nil {
+		if n <= 0 || n > 64 {
+			return 0, fmt.Errorf("invalid signal number %d", n)
+		}
+		return unix.Signal(n), nil
+	}
+	name := strings.ToUpper(s)
+	if !strings.HasPrefix(name, "SIG") {
+		name = "SIG" + name
+	}
+	if sig := unix.SignalNum(name); sig != 0 {
+		return sig, nil
+	}
+	return 0, fmt.Errorf("invalid signal: %s", s)
+}
+
+func (e *Engine) event(c *Container, action string, extra ...string) {
+	attrs := map[string]string{"name": c.rec.Name, "image": c.rec.Config.Image}
+	for i := 0; i+1 < len(extra); i += 2 {
+		attrs[extra[i]] = extra[i+1]
+	}
+	e.Events.Publish("container", action, c.rec.ID, attrs)
+}
+
+// Start runs a created or exited container.
+func (e *Engine) Start(id string) error {
+	c, err := e.Lookup(id)
+	if err != nil {
+		return err
+	}
+	c.lock()
+	defer c.unlock()
+	c.mu.Lock()
+	switch {
+	case c.removed:
+		c.mu.Unlock()
+		return errdefs.NotFound("No such container: %s", id)
+	case c.rec.State.Status == StatusPaused:
+		c.mu.Unlock()
+		return errdefs.Conflict("cannot start a paused container, try unpause instead")
+	case c.running():
+		c.mu.Unlock()
+		return errdefs.NotModified("container %s is already running", id)
+	}
+	c.rec.ManuallyStopped = false
+	c.mu.Unlock()
+	return e.start(c)
+}
+
+// start spawns the shim and starts the process; the op token is held.
+func (e *Engine) start(c *Container) (err error) {
+	c.mu.Lock()
+	if c.restartTmr != nil {
+		c.restartTmr.Stop()
+		c.restartTmr = nil
+	}
+	rec, hc := c.rec, c.hostConfig
+	c.mu.Unlock()
+	fail := func(err error) error {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.rec.State.Status = StatusExited
+		if c.rec.State.Error == "" {
+			c.rec.State.Error = err.Error()
+		}
+		c.rec.State.ExitCode = 128
+		c.rec.State.FinishedAt = time.Now().UTC()
+		c.save()
+		for _, p := range c.pending {
+			p.ready <- attachResult{err: err}
+		}
+		c.pending = nil
+		return err
+	}
+	rt, err := e.runtime(hc.Runtime)
+	if err != nil {
+		return fail(err)
+	}
+	spec, err := e.spec(c)
+	if err != nil {
+		return fail(err)
+	}
+	data, err := json.MarshalIndent(spec, "", "\t")
+	if err != nil {
+		return fail(err)
+	}
+	if err := atomicfile.WriteFile(filepath.Join(c.dir, specFile), data, 0o600); err != nil {
+		return fail(err)
+	}
+	os.Remove(filepath.Join(c.dir, exitFile))
+	maxSize, maxFile, err := logOpts(e.opts.LogOpts, hc.LogConfig.Config)
+	if err != nil {
+		return fail(err)
+	}
+	shimLog, err := os.OpenFile(filepath.Join(c.dir, shimLogFile), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return fail(fmt.Errorf("shim log: %w", err))
+	}
+	defer shimLog.Close()
+	rtName := hc.Runtime
+	if rtName == "" {
+		rtName = e.opts.DefaultRuntime
+	}
+	if rtName == "" {
+		rtName = "lcr"
+	}
+	sock := e.shimSocket(rec.ID)
+	proc, pid, err := shim.Spawn(shim.SpawnOptions{
+		Options: shim.Options{
+			ID: rec.ID, Bundle: c.dir, RuntimeRoot: filepath.Join(e.opts.State, "runtime", rtName),
+			Runtime: rt.Path, RuntimeArgs: rt.Args, Socket: sock, ExitFile: filepath.Join(c.dir, exitFile),
+			LogFile: rec.LogPath, LogMaxSize: maxSize, LogMaxFile: maxFile,
+			Stdin: rec.Config.OpenStdin, StdinOnce: rec.Config.StdinOnce, Tty: rec.Config.Tty,
+		},
+		Binary: e.opts.Binary, Log: shimLog,
+	})
+	if err != nil {
+		return fail(errdefs.Invalid("failed to create container %s: %v", rec.ID, err))
+	}
+	go proc.Wait() // the shim is our child until we die: reap it
+	cl := &shim.Client{Socket: sock}
+	c.mu.Lock()
+	c.shim = cl
+	pending := c.pending
+	c.pending = nil
+	c.mu.Unlock()
+	for _, p := range pending {
+		conn, br, err := cl.Attach(e.ctx, p.req)
+		p.ready <- attachResult{conn: conn, br: br, err: err}
+	}
+	waiter, err := startWait(e.ctx, cl)
+	if err != nil {
+		return fail(err)
+	}
+	if _, err := cl.Call(e.ctx, shim.Request{Op: shim.OpStart}); err != nil {
+		cl.Call(e.ctx, shim.Request{Op: shim.OpKill, Signal: int(unix.SIGKILL), All: true})
+		waiter()
+		return fail(err)
+	}
+	c.mu.Lock()
+	c.rec.State = State{Status: StatusRunning, Pid: pid, StartedAt: time.Now().UTC()}
+	err = c.save()
+	c.mu.Unlock()
+	if err != nil {
+		e.logf("container %s: save state: %v", rec.ID, err)
+	}
+	e.event(c, "start")
+	e.wg.Add(1)
+	go e.monitor(c, waiter)
+	return nil
+}
+
+// startWait sends the shim a wait request now (so that no exit is
+// missed) and returns a function that blocks for its answer.
+func startWait(ctx context.Context, cl *shim.Client) (func() (shim.Response, error), error) {
+	type result struct {
+		r   shim.Response
+		err error
+	}
+	ch := make(chan result, 1)
+	sent := make(chan error, 1)
+	go func() {
+		r, err := cl.CallNotify(ctx, shim.Request{Op: shim.OpWait}, sent)
+		ch <- result{r, err}
+	}()
+	if err := <-sent; err != nil {
+		return nil, err
+	}
+	return func() (shim.Response, error) {
+		res := <-ch
+		return res.r, res.err
+	}, nil
+}
+
+// monitor waits for the container's exit and records it.
+func (e *Engine) monitor(c *Container, waiter func() (shim.Response, error)) {
+	defer e.wg.Done()
+	var ex *shim.Exit
+	for {
+		r, err := waiter()
+		if err == nil && r.Exit != nil {
+			ex = r.Exit
+			break
+		}
+		if e.ctx.Err() != nil {
+			return // the daemon is shutting down; a new one will restore
+		}
+		// The shim went away without answering: its exit file knows.
+		if rex, rerr := shim.ReadExit(filepath.Join(c.dir, exitFile)); rerr == nil {
+			ex = rex
+			break
+		}
+		c.mu.Lock()
+		cl := c.shim
+		c.mu.Unlock()
+		if w, werr := startWait(e.ctx, cl); werr == nil {
+			waiter = w
+			continue
+		}
+		ex = &shim.Exit{Code: 255, ExitedAt: time.Now().UTC()}
+		c.mu.Lock()
+		c.rec.State.Error = "shim exited without recording the container's exit"
+		c.mu.Unlock()
+		break
+	}
+	e.exited(c, ex)
+}
+
+// exited records an exit and applies --rm and the restart policy.
+func (e *Engine) exited(c *Container, ex *shim.Exit) {
+	c.mu.Lock()
+	c.rec.State.Status = StatusExited
+	c.rec.State.Pid = 0
+	c.rec.State.ExitCode = ex.Code
+	c.rec.State.OOMKilled = ex.OOMKilled
+	c.rec.State.FinishedAt = ex.ExitedAt
+	if c.rec.State.FinishedAt.IsZero() {
+		c.rec.State.FinishedAt = time.Now().UTC()
+	}
+	c.shim = nil
+	restart := e.shouldRestart(c)
+	if restart {
+		c.rec.State.Status = StatusRestarting
+	}
+	if err := c.save(); err != nil {
+		e.logf("container %s: save state: %v", c.rec.ID, err)
+	}
+	close(c.exitCh)
+	c.exitCh = make(chan struct{})
+	autoRemove := c.hostConfig.AutoRemove
+	c.mu.Unlock()
+	e.event(c, "die", "exitCode", strconv.Itoa(ex.Code))
+	switch {
+	case restart:
+		e.scheduleRestart(c)
+	case autoRemove:
+		go func() {
+			if err := e.Remove(c.rec.ID, RemoveOptions{}); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
+				e.logf("container %s: auto-remove: %v", c.rec.ID, err)
+			}
+		}()
+	}
+}
+
+// shouldRestart applies the restart policy to an exit; c.mu held.
+func (e *Engine) shouldRestart(c *Container) bool {
+	if c.removed || c.rec.ManuallyStopped || e.ctx.Err() != nil {
+		return false
+	}
+	p := c.hostConfig.RestartPolicy
+	switch p.Name {
+	case "always", "unless-stopped":
+		return true
+	case "on-failure":
+		return c.rec.State.ExitCode != 0 && (p.MaximumRetryCount == 0 || c.rec.RestartCount < p.MaximumRetryCount)
+	}
+	return false
+}
+
+// scheduleRestart starts the container again after a back-off that
+// doubles with each restart (100 ms up to a minute), as Docker does.
+func (e *Engine) scheduleRestart(c *Container) {
+	c.mu.Lock()
+	delay := 100 * time.Millisecond
+	for i := 0; i < c.rec.RestartCount && delay < time.Minute; i++ {
+		delay *= 2
+	}
+	if delay > time.Minute {
+		delay = time.Minute
+	}
+	if c.rec.State.StartedAt.Before(time.Now().Add(-10 * time.Second)) {
+		delay = 100 * time.Millisecond // it ran for a while: reset the back-off
+	}
+	c.restartTmr = time.AfterFunc(delay, func() {
+		c.lock()
+		defer c.unlock()
+		c.mu.Lock()
+		if c.removed || c.rec.State.Status != StatusRestarting || e.ctx.Err() != nil {
+			c.mu.Unlock()
+			return
+		}
+		c.rec.RestartCount++
+		c.mu.Unlock()
+		if err := e.start(c); err != nil {
+			e.logf("container %s: restart: %v", c.rec.ID, err)
+			return
+		}
+		e.event(c, "restart")
+	})
+	c.mu.Unlock()
+}
+
+// StopOptions: Timeout nil means the container's StopTimeout or 10 s.
+type StopOptions struct {
+	Signal  string
+	Timeout *int
+}
+
+// Stop sends the stop signal, then SIGKILL after the timeout.
+func (e *Engine) Stop(id string, opts StopOptions) error {
+	c, err := e.Lookup(id)
+	if err != nil {
+		return err
+	}
+	c.lock()
+	defer c.unlock()
+	c.mu.Lock()
+	if c.rec.State.Status == StatusRestarting {
+		c.rec.ManuallyStopped = true
+		c.rec.State.Status = StatusExited
+		if c.restartTmr != nil {
+			c.restartTmr.Stop()
+		}
+		c.save()
+		c.mu.Unlock()
+		return nil
+	}
+	if !c.running() {
+		c.mu.Unlock()
+		return errdefs.NotModified("container %s is not running", id)
+	}
+	c.rec.ManuallyStopped = true
+	c.save()
+	c.mu.Unlock()
+	return e.stop(c, opts)
+}
+
+// stop ends a running container; the op token is held.
+func (e *Engine) stop(c *Container, opts StopOptions) error {
+	c.mu.Lock()
+	cfg := c.rec.Config
+	exitCh := c.exitCh
+	cl := c.shim
+	c.mu.Unlock()
+	sigName := opts.Signal
+	if sigName == "" {
+		sigName = cfg.StopSignal
+	}
+	sig := unix.SIGTERM
+	if sigName != "" {
+		s, err := ParseSignal(sigName)
+		if err != nil {
+			return errdefs.Invalid("%v", err)
+		}
+		sig = s
+	}
+	timeout := 10
+	if cfg.StopTimeout != nil {
+		timeout = *cfg.StopTimeout
+	}
+	if opts.Timeout != nil {
+		timeout = *opts.Timeout
+	}
+	if cl == nil {
+		return errdefs.Conflict("container %s has no shim", c.rec.ID)
+	}
+	if timeout != 0 {
+		if _, err := cl.Call(e.ctx, shim.Request{Op: shim.OpKill, Signal: int(sig)}); err != nil && !isGone(err) {
+			e.logf("container %s: stop signal: %v", c.rec.ID, err)
+		}
+		var tc <-chan time.Time
+		if timeout > 0 {
+			t := time.NewTimer(time.Duration(timeout) * time.Second)
+			defer t.Stop()
+			tc = t.C
+		}
+		select {
+		case <-exitCh:
+			return nil
+		case <-tc:
+		}
+	}
+	if _, err := cl.Call(e.ctx, shim.Request{Op: shim.OpKill, Signal: int(unix.SIGKILL), All: true}); err != nil && !isGone(err) {
+		return fmt.Errorf("kill container %s: %w", c.rec.ID, err)
+	}
+	<-exitCh
+	return nil
+}
+
+// Kill sends a signal to the container's init.
+func (e *Engine) Kill(id, signal string) error {
+	sig := unix.SIGKILL
+	if signal != "" {
+		s, err := ParseSignal(signal)
+		if err != nil {
+			return errdefs.Invalid("%v", err)
+		}
+		sig = s
+	}
+	c, err := e.Lookup(id)
+	if err != nil {
+		return err
+	}
+	c.lock()
+	defer c.unlock()
+	c.mu.Lock()
+	if !c.running() {
+		c.mu.Unlock()
+		return errdefs.Conflict("Container %s is not running", c.rec.ID)
+	}
+	cl := c.shim
+	if sig == unix.SIGKILL {
+		c.rec.ManuallyStopped = true
+		c.save()
+	}
+	c.mu.Unlock()
+	_, err = cl.Call(e.ctx, shim.Request{Op: shim.OpKill, Signal: int(sig), All: sig == unix.SIGKILL})
+	if err != nil {
+		return fmt.Errorf("kill container %s: %w", c.rec.ID, err)
+	}
+	return nil
+}
+
+// RemoveOptions of Remove.
+type RemoveOptions struct {
+	Force bool
+}
+
+// Remove deletes a stopped container (with Force, a running one too).
+func (e *Engine) Remove(id string, opts RemoveOptions) error {
+	c, err := e.Lookup(id)
+	if err != nil {
+		return err
+	}
+	c.lock()
+	defer c.unlock()
+	c.mu.Lock()
+	if c.removed {
+		c.mu.Unlock()
+		return errdefs.NotFound("No such container: %s", id)
+	}
+	if c.running() {
+		if !opts.Force {
+			c.mu.Unlock()
+			verb := "stop"
+			if c.rec.State.Status == StatusPaused {
+				verb = "unpause and then stop"
+			}
+			return errdefs.Conflict("You cannot remove a %s container %s. Please %s the container before attempting removal or force remove", c.rec.State.Status, c.rec.ID, verb)
+		}
+		c.rec.ManuallyStopped = true
+		c.mu.Unlock()
+		zero := 0
+		if err := e.stop(c, StopOptions{Timeout: &zero}); err != nil {
+			return err
+		}
+		c.mu.Lock()
+	}
+	if c.restartTmr != nil {
+		c.restartTmr.Stop()
+	}
+	c.rec.State.Status = StatusRemoving
+	c.removed = true
+	c.mu.Unlock()
+	if err := os.RemoveAll(c.dir); err != nil {
+		return fmt.Errorf("remove container %s: %w", c.rec.ID, err)
+	}
+	os.Remove(e.shimSocket(c.rec.ID))
+	e.mu.Lock()
+	delete(e.byID, c.rec.ID)
+	if e.byName[c.rec.Name] == c {
+		delete(e.byName, c.rec.Name)
+	}
+	e.mu.Unlock()
+	close(c.removedCh)
+	e.event(c, "destroy")
+	return nil
+}
+
+// Wait conditions, as Docker's.
+const (
+	WaitNotRunning = "not-running"
+	WaitNextExit   = "next-exit"
+	WaitRemoved    = "removed"
+)
+
+// Wait blocks until the condition holds and returns the exit code. ready,
+// if not nil, is called once the wait is registered.
+func (e *Engine) Wait(ctx context.Context, id, condition string, ready func()) (int, error) {
+	c, err := e.Lookup(id)
+	if err != nil {
+		return -1, err
+	}
+	c.mu.Lock()
+	exitCh, removedCh := c.exitCh, c.removedCh
+	running := c.running() || c.rec.State.Status == StatusRestarting
+	c.mu.Unlock()
+	if ready != nil {
+		ready()
+	}
+	var ch <-chan struct{}
+	switch condition {
+	case "", WaitNotRunning:
+		if !running {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			return c.rec.State.ExitCode, nil
+		}
+		ch = exitCh
+	case WaitNextExit:
+		ch = exitCh
+	case WaitRemoved:
+		ch = removedCh
+	default:
+		return -1, errdefs.Invalid("invalid condition: %q", condition)
+	}
+	select {
+	case <-ch:
+	case <-ctx.Done():
+		return -1, ctx.Err()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.rec.State.ExitCode, nil
+}
+
+// Restart stops the container if it runs and starts it again.
+func (e *Engine) Restart(id string, opts StopOptions) error {
+	c, err := e.Lookup(id)
+	if err != nil {
+		return err
+	}
+	c.lock()
+	defer c.unlock()
+	c.mu.Lock()
+	running := c.running()
+	if running {
+		c.rec.ManuallyStopped = true // no policy restart in between
+	}
+	c.mu.Unlock()
+	if running {
+		if err := e.stop(c, opts); err != nil {
+			return err
+		}
+	}
+	c.mu.Lock()
+	c.rec.ManuallyStopped = false
+	c.rec.RestartCount = 0
+	c.mu.Unlock()
+	if err := e.start(c); err != nil {
+		return err
+	}
+	e.event(c, "restart")
+	return nil
+}
+
+// Pause freezes a running container; Unpause thaws it.
+func (e *Engine) Pause(id string) error { return e.freeze(id, true) }
+
+// Unpause thaws a paused container.
+func (e *Engine) Unpause(id string) error { return e.freeze(id, false) }
+
+func (e *Engine) freeze(id string, pause bool) error {
+	c, err := e.Lookup(id)
+	if err != nil {
+		return err
+	}
+	c.lock()
+	defer c.unlock()
+	c.mu.Lock()
+	st, cl := c.rec.State.Status, c.shim
+	c.mu.Unlock()
+	op, want, action := shim.OpPause, StatusRunning, "pause"
+	if !pause {
+		op, want, action = shim.OpResume, StatusPaused, "unpause"
+	}
+	if st != want {
+		if pause && st == StatusPaused {
+			return errdefs.Conflict("Container %s is already paused", id)
+		}
+		if !pause && st == StatusRunning {
+			return errdefs.Conflict("Container %s is not paused", id)
+		}
+		return errdefs.Conflict("Container %s is not running", id)
+	}
+	if _, err := cl.Call(e.ctx, shim.Request{Op: op}); err != nil {
+		return fmt.Errorf("%s container %s: %w", action, id, err)
+	}
+	c.mu.Lock()
+	if pause {
+		c.rec.State.Status = StatusPaused
+	} else {
+		c.rec.State.Status = StatusRunning
+	}
+	c.save()
+	c.mu.Unlock()
+	e.event(c, action)
+	return nil
+}
+
+// Rename gives a container a new name.
+func (e *Engine) Rename(id, newName string) error {
+	if err := ValidateName(newName); err != nil {
+		return err
+	}
+	newName = strings.TrimPrefix(newName, "/")
+	c, err := e.Lookup(id)
+	if err != nil {
+		return err
+	}
+	c.lock()
+	defer c.unlock()
+	e.mu.Lock()
+	c.mu.Lock()
+	old := c.rec.Name
+	err = func() error {
+		if old == newName {
+			return errdefs.Invalid("Renaming a container with the same name as its current name")
+		}
+		if other, ok := e.byName[newName]; ok {
+			return errdefs.Conflict("Conflict. The container name \"/%s\" is already in use by container \"%s\". You have to remove (or rename) that container to be able to reuse that name.", newName, other.rec.ID)
+		}
+		c.rec.Name = newName
+		if err := c.save(); err != nil {
+			c.rec.Name = old
+			return err
+		}
+		delete(e.byName, old)
+		e.byName[newName] = c
+		return nil
+	}()
+	c.mu.Unlock()
+	e.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	e.event(c, "rename", "oldName", "/"+old)
+	return nil
+}

@@ -1,0 +1,139 @@
+package engine
+
+import (
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/petrel-edge/petrel/core/api"
+	"github.com/petrel-edge/petrel/core/shim"
+	"golang.org/x/sys/unix"
+)
+
+// restore re-attaches one container loaded from disk to its shim, or
+// records how it ended while no daemon watched (live restore).
+func (e *Engine) restore(c *Container) {
+	cl := &shim.Client{Socket: e.shimSocket(c.rec.ID)}
+	r, err := cl.Call(e.ctx, shim.Request{Op: shim.OpState})
+	c.mu.Lock()
+	recorded := c.rec.State.Status
+	switch {
+	case err == nil && r.Status == StatusCreated:
+		// A daemon died between creating and starting: undo it.
+		c.mu.Unlock()
+		cl.Call(e.ctx, shim.Request{Op: shim.OpKill, Signal: int(unix.SIGKILL), All: true})
+		c.mu.Lock()
+		c.rec.State.Status = StatusCreated
+	case err == nil && (r.Status == StatusRunning || r.Status == StatusPaused):
+		c.shim = cl
+		if recorded != r.Status || c.rec.State.Pid != r.Pid {
+			c.rec.State.Status = r.Status
+			c.rec.State.Pid = r.Pid
+			if c.rec.State.StartedAt.IsZero() {
+				c.rec.State.StartedAt = time.Now().UTC()
+			}
+			c.save()
+		}
+		waiter, werr := startWait(e.ctx, cl)
+		if werr == nil {
+			c.mu.Unlock()
+			e.logf("container %s: re-attached to its shim", c.rec.ID)
+			e.wg.Add(1)
+			go e.monitor(c, waiter)
+			return
+		}
+		fallthrough
+	default:
+		if recorded != StatusRunning && recorded != StatusPaused && recorded != StatusRestarting {
+			break
+		}
+		ex := r.Exit
+		if ex == nil {
+			ex, err = shim.ReadExit(filepath.Join(c.dir, exitFile))
+		}
+		if ex == nil {
+			ex = &shim.Exit{Code: 255, ExitedAt: time.Now().UTC()}
+			c.rec.State.Error = "the container's shim is gone and recorded no exit status"
+		}
+		c.mu.Unlock()
+		e.exited(c, ex)
+		return
+	}
+	c.mu.Unlock()
+	// A host reboot leaves exited containers: restart those whose policy
+	// asks for it.
+	c.mu.Lock()
+	p := c.hostConfig.RestartPolicy.Name
+	again := c.rec.State.Status == StatusExited && !c.rec.ManuallyStopped && (p == "always" || p == "unless-stopped")
+	if again {
+		c.rec.State.Status = StatusRestarting
+	}
+	c.mu.Unlock()
+	if again {
+		e.scheduleRestart(c)
+	}
+}
+
+// Inspect returns a container's full description.
+func (e *Engine) Inspect(id string) (*api.ContainerJSON, error) {
+	c, err := e.Lookup(id)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st := c.rec.State
+	hc := *c.hostConfig
+	cfg := *c.rec.Config
+	j := &api.ContainerJSON{
+		ID: c.rec.ID, Created: c.rec.Created, Path: c.rec.Path, Args: c.rec.Args,
+		State: api.State{
+			Status: st.Status, Running: st.Status == StatusRunning || st.Status == StatusPaused,
+			Paused: st.Status == StatusPaused, Restarting: st.Status == StatusRestarting,
+			OOMKilled: st.OOMKilled, Dead: st.Status == StatusDead, Pid: st.Pid, ExitCode: st.ExitCode,
+			Error: st.Error, StartedAt: st.StartedAt, FinishedAt: st.FinishedAt,
+		},
+		Image: cfg.Image, LogPath: c.rec.LogPath, Name: "/" + c.rec.Name, RestartCount: c.rec.RestartCount,
+		Driver: "external-rootfs", Platform: "linux", ExecIDs: nil, HostConfig: &hc, Mounts: []struct{}{},
+		Config:          &cfg,
+		NetworkSettings: api.NetworkSettings{Networks: map[string]struct{}{}},
+	}
+	if j.Args == nil {
+		j.Args = []string{}
+	}
+	return j, nil
+}
+
+// summary is the ps entry of a container; c.mu held.
+func (c *Container) summary() api.Container {
+	st := c.rec.State
+	s := api.Container{
+		ID: c.rec.ID, Names: []string{"/" + c.rec.Name}, Image: c.rec.Config.Image,
+		Command: strings.Join(append([]string{c.rec.Path}, c.rec.Args...), " "), Created: c.rec.Created.Unix(),
+		Ports: []api.Port{}, Labels: c.rec.Config.Labels, State: st.Status, Mounts: []struct{}{},
+		NetworkSettings: api.NetworkSettings{Networks: map[string]struct{}{}},
+	}
+	if s.Labels == nil {
+		s.Labels = map[string]string{}
+	}
+	s.HostConfig.NetworkMode = c.hostConfig.NetworkMode
+	if s.HostConfig.NetworkMode == "" {
+		s.HostConfig.NetworkMode = "default"
+	}
+	now := time.Now()
+	switch st.Status {
+	case StatusRunning:
+		s.Status = "Up " + humanDuration(now.Sub(st.StartedAt))
+	case StatusPaused:
+		s.Status = "Up " + humanDuration(now.Sub(st.StartedAt)) + " (Paused)"
+	case StatusRestarting:
+		s.Status = "Restarting (" + itoa(st.ExitCode) + ") " + humanDuration(now.Sub(st.FinishedAt)) + " ago"
+	case StatusExited:
+		s.Status = "Exited (" + itoa(st.ExitCode) + ") " + humanDuration(now.Sub(st.FinishedAt)) + " ago"
+	case StatusCreated:
+		s.Status = "Created"
+	default:
+		s.Status = st.Status
+	}
+	return s
+}

@@ -1,0 +1,204 @@
+package shim
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// ErrGone is returned when the shim's socket is gone: the shim has
+// exited (its exit file tells how the container ended) or never ran.
+var ErrGone = errors.New("shim is gone")
+
+// Client talks to one shim over its socket.
+type Client struct {
+	Socket string
+}
+
+func (c *Client) dial(ctx context.Context) (net.Conn, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", c.Socket)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ECONNREFUSED) {
+			return nil, fmt.Errorf("%s: %w", c.Socket, ErrGone)
+		}
+		return nil, fmt.Errorf("dial shim: %w", err)
+	}
+	return conn, nil
+}
+
+// Call sends one request and returns the answer; a request the shim
+// refused comes back as an error.
+func (c *Client) Call(ctx context.Context, req Request) (Response, error) {
+	return c.CallNotify(ctx, req, nil)
+}
+
+// CallNotify is Call that also reports on sent (when not nil) once the
+// request is written or has failed, before the answer comes: a wait
+// registered before a start cannot miss the exit.
+func (c *Client) CallNotify(ctx context.Context, req Request, sent chan<- error) (Response, error) {
+	notify := func(err error) {
+		if sent != nil {
+			sent <- err
+			sent = nil
+		}
+	}
+	defer notify(nil)
+	conn, err := c.dial(ctx)
+	if err != nil {
+		notify(err)
+		return Response{}, err
+	}
+	defer conn.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(dl)
+	}
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	if err := json.NewEncoder(conn).Encode(req); err != nil {
+		err = fmt.Errorf("shim %s: %w", req.Op, err)
+		notify(err)
+		return Response{}, err
+	}
+	notify(nil)
+	var resp Response
+	if err := json.NewDecoder(bufio.NewReader(conn)).Decode(&resp); err != nil {
+		if ctx.Err() != nil {
+			return Response{}, ctx.Err()
+		}
+		return Response{}, fmt.Errorf("shim %s: no answer: %w", req.Op, ErrGone)
+	}
+	if resp.Error != "" {
+		return resp, errors.New(resp.Error)
+	}
+	return resp, nil
+}
+
+// Attach opens an attach stream; the caller reads output from the
+// returned reader and writes stdin to the connection.
+func (c *Client) Attach(ctx context.Context, req Request) (net.Conn, *bufio.Reader, error) {
+	req.Op = OpAttach
+	conn, err := c.dial(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := json.NewEncoder(conn).Encode(req); err != nil {
+		conn.Close()
+		return nil, nil, fmt.Errorf("shim attach: %w", err)
+	}
+	br := bufio.NewReader(conn)
+	line, err := br.ReadBytes('\n')
+	if err != nil {
+		conn.Close()
+		return nil, nil, fmt.Errorf("shim attach: %w", ErrGone)
+	}
+	var resp Response
+	if err := json.Unmarshal(line, &resp); err != nil || resp.Error != "" {
+		conn.Close()
+		if err == nil {
+			err = errors.New(resp.Error)
+		}
+		return nil, nil, err
+	}
+	return conn, br, nil
+}
+
+// ReadExit reads a recorded exit file.
+func ReadExit(path string) (*Exit, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var e Exit
+	if err := json.Unmarshal(data, &e); err != nil {
+		return nil, fmt.Errorf("exit file %s: %w", path, err)
+	}
+	return &e, nil
+}
+
+// SpawnOptions start a shim.
+type SpawnOptions struct {
+	Options
+	Binary string   // the petrel binary; "" for /proc/self/exe
+	Log    *os.File // the shim's own stderr
+}
+
+// Spawn starts a detached shim (own session, so it outlives the daemon)
+// and waits until it has created the container. It returns the shim's
+// process, which the caller must reap, and the init's pid.
+func Spawn(opts SpawnOptions) (*os.Process, int, error) {
+	o := opts.Options
+	args := []string{"petrel-shim", "--id", o.ID, "--bundle", o.Bundle, "--runtime-root", o.RuntimeRoot,
+		"--socket", o.Socket, "--exit-file", o.ExitFile}
+	if o.Runtime != "" {
+		args = append(args, "--runtime", o.Runtime)
+	}
+	for _, a := range o.RuntimeArgs {
+		args = append(args, "--runtime-arg", a)
+	}
+	if o.LogFile != "" {
+		args = append(args, "--log-file", o.LogFile, "--log-max-size", strconv.FormatInt(o.LogMaxSize, 10),
+			"--log-max-file", strconv.Itoa(o.LogMaxFile))
+	}
+	if o.Stdin {
+		args = append(args, "--stdin")
+	}
+	if o.StdinOnce {
+		args = append(args, "--stdin-once")
+	}
+	if o.Tty {
+		args = append(args, "--tty")
+	}
+	bin := opts.Binary
+	if bin == "" {
+		bin = "/proc/self/exe"
+	}
+	readyR, readyW, err := os.Pipe()
+	if err != nil {
+		return nil, 0, err
+	}
+	defer readyR.Close()
+	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		readyW.Close()
+		return nil, 0, err
+	}
+	defer null.Close()
+	stderr := opts.Log
+	if stderr == nil {
+		stderr = null
+	}
+	cmd := &exec.Cmd{
+		Path: bin, Args: args,
+		Stdin: null, Stdout: null, Stderr: stderr,
+		ExtraFiles:  []*os.File{readyW},
+		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
+		Env:         []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "GOGC=20"},
+	}
+	err = cmd.Start()
+	readyW.Close()
+	if err != nil {
+		return nil, 0, fmt.Errorf("start shim: %w", err)
+	}
+	var resp Response
+	if err := json.NewDecoder(readyR).Decode(&resp); err != nil {
+		cmd.Wait()
+		return nil, 0, errors.New("shim exited before creating the container (see its log)")
+	}
+	if resp.Error != "" {
+		cmd.Wait()
+		return nil, 0, errors.New(resp.Error)
+	}
+	return cmd.Process, resp.Pid, nil
+}

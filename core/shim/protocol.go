@@ -1,0 +1,85 @@
+package shim
+
+import "time"
+
+// The daemon ⇄ shim protocol. Every exchange is one connection to the
+// shim's unix socket: a request as one JSON line, an answer as one JSON
+// line; attach then turns the connection into a byte stream.
+//
+//	daemon (engine)                          petrel-shim                 runtime
+//	     |  fork+exec, setsid, fd 3 = ready pipe  |                         |
+//	     |--------------------------------------->|  create (init waits     |
+//	     |                                        |------ on exec fifo) --->|
+//	     |<------ ready: {"pid":N} or {"error"} --|  listen on socket       |
+//	     |                                        |                         |
+//	     |-- {"op":"attach","stdout":true,...} -->|  (optional, before      |
+//	     |<------------- {} then stream ----------|   start: no output lost)|
+//	     |-- {"op":"wait"} ---------------------->|  (held open)            |
+//	     |-- {"op":"start"} --------------------->|------ start ----------->|
+//	     |<------------- {} ----------------------|                         |
+//	     |-- {"op":"kill","signal":15} ---------->|------ kill ------------>|
+//	     |<------------- {} ----------------------|                         |
+//	     |                                        |<----- init exits -------| wait4
+//	     |                                        |  drain stdio, close log,
+//	     |                                        |  write exit file (atomic)
+//	     |<------- {"exit":{"exitCode":..}} ------|  (wait answered)        |
+//	     |<------- EOF on attach streams ---------|------ delete ---------->|
+//	     |                                        |  remove socket, exit    |
+//
+// A daemon that comes back after a crash dials the socket again
+// ("state", "wait", "attach" work at any time); when the socket is gone
+// the shim has exited and the exit file holds the exit status.
+//
+// Attach streams carry the container's output as Docker does: raw bytes
+// with a terminal, else frames of an 8-byte header {stream, 0, 0, 0,
+// size uint32 big-endian} (stream 1 stdout, 2 stderr) and the data.
+// Bytes the daemon writes after the answer go to the container's stdin;
+// closing the write side ends stdin when the container was started with
+// stdin-once.
+const (
+	OpState  = "state"  // answer: pid, status, exit once exited
+	OpStart  = "start"  // start the created container's process
+	OpKill   = "kill"   // signal, all
+	OpPause  = "pause"  // freeze every process
+	OpResume = "resume" // thaw
+	OpResize = "resize" // height, width of the terminal
+	OpAttach = "attach" // stdin, stdout, stderr; then a stream
+	OpWait   = "wait"   // answered once the exit is recorded
+)
+
+// Request is one request line.
+type Request struct {
+	Op     string `json:"op"`
+	Signal int    `json:"signal,omitempty"`
+	All    bool   `json:"all,omitempty"`
+	Stdin  bool   `json:"stdin,omitempty"`
+	Stdout bool   `json:"stdout,omitempty"`
+	Stderr bool   `json:"stderr,omitempty"`
+	Height uint16 `json:"height,omitempty"`
+	Width  uint16 `json:"width,omitempty"`
+}
+
+// Response is one answer line; Error is set when the request failed.
+type Response struct {
+	Error  string `json:"error,omitempty"`
+	Pid    int    `json:"pid,omitempty"`
+	Status string `json:"status,omitempty"` // created, running, paused, stopped
+	Exit   *Exit  `json:"exit,omitempty"`
+}
+
+// Exit is the recorded end of a container's init, also the content of
+// the exit file.
+type Exit struct {
+	Pid      int       `json:"pid"`
+	Code     int       `json:"exitCode"`
+	ExitedAt time.Time `json:"exitedAt"`
+	// OOMKilled is not detected yet; kept for inspect's field.
+	OOMKilled bool `json:"oomKilled,omitempty"`
+}
+
+// Stream numbers of the attach framing, as Docker's stdcopy.
+const (
+	StreamStdin  = 0
+	StreamStdout = 1
+	StreamStderr = 2
+)

@@ -1,0 +1,187 @@
+package shim
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/petrel-edge/petrel/oci/container"
+)
+
+// stdio is what a runtime gives the container's init: files for a
+// process without a terminal, or a console socket end for one with.
+type stdio struct {
+	in, out, err *os.File
+	console      *os.File // socket end that receives the pty master (lcr)
+	consoleSock  string   // socket path that receives it (external runtimes)
+}
+
+// ociRuntime is the one seam between the shim and a runtime: the
+// built-in lcr called in-process, or an external binary with runc's
+// command line.
+type ociRuntime interface {
+	create(io stdio) (pid int, err error)
+	start() error
+	wait() (code int, err error) // blocks until the init exits, reaps it
+	kill(sig unix.Signal, all bool) error
+	pause() error
+	resume() error
+	delete() error
+}
+
+// newRuntime returns lcr for "" or "lcr", else the external runtime at
+// path with its extra arguments.
+func newRuntime(path string, args []string, root, id, bundle string) ociRuntime {
+	if path == "" || path == "lcr" {
+		return &lcr{root: root, id: id, bundle: bundle}
+	}
+	return &external{path: path, args: args, root: root, id: id, bundle: bundle}
+}
+
+// lcr runs the container through oci/container in this process: the init
+// is our child and c.Wait reaps it.
+type lcr struct {
+	root, id, bundle string
+	c                *container.Container
+}
+
+func (r *lcr) create(io stdio) (int, error) {
+	c, err := container.Create(container.CreateOptions{
+		Root: r.root, ID: r.id, Bundle: r.bundle,
+		Stdin: io.in, Stdout: io.out, Stderr: io.err, ConsoleConn: io.console,
+		Warn: func(msg string) { fmt.Fprintln(os.Stderr, "warning:", msg) },
+	})
+	if err != nil {
+		return 0, err
+	}
+	r.c = c
+	return c.Pid, nil
+}
+
+func (r *lcr) start() error {
+	return r.c.Start(func(msg string) { fmt.Fprintln(os.Stderr, "warning:", msg) })
+}
+
+func (r *lcr) wait() (int, error)                   { return r.c.Wait() }
+func (r *lcr) kill(sig unix.Signal, all bool) error { return r.c.Signal(sig, all) }
+func (r *lcr) pause() error                         { return r.c.Pause() }
+func (r *lcr) resume() error                        { return r.c.Resume() }
+
+func (r *lcr) delete() error {
+	c, err := container.Load(r.root, r.id)
+	if err != nil {
+		if errors.Is(err, container.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	return c.Delete(true, nil)
+}
+
+// external drives a runc-compatible binary. The shim is a child
+// subreaper, so the init, orphaned when `runtime create` exits, becomes
+// our child and wait4 reaps it.
+type external struct {
+	path             string
+	args             []string
+	root, id, bundle string
+	pid              int
+}
+
+func (r *external) run(stdin, stdout, stderr *os.File, args ...string) error {
+	full := append(append(append([]string{}, r.args...), "--root", r.root), args...)
+	cmd := exec.Command(r.path, full...)
+	var errb bytes.Buffer
+	cmd.Stdin, cmd.Stdout = stdin, stdout
+	if stderr != nil {
+		cmd.Stderr = stderr
+	} else {
+		cmd.Stderr = &errb
+	}
+	if err := cmd.Run(); err != nil {
+		msg := strings.TrimSpace(errb.String())
+		if msg == "" {
+			msg = err.Error()
+		}
+		return fmt.Errorf("%s %s: %s", filepath.Base(r.path), args[0], msg)
+	}
+	return nil
+}
+
+func (r *external) create(io stdio) (int, error) {
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return 0, fmt.Errorf("become subreaper: %w", err)
+	}
+	pidFile := filepath.Join(filepath.Dir(r.root), r.id+".pid")
+	args := []string{"create", "--bundle", r.bundle, "--pid-file", pidFile}
+	if io.consoleSock != "" {
+		args = append(args, "--console-socket", io.consoleSock)
+	}
+	args = append(args, r.id)
+	// The runtime's own errors go to its stderr, which is the
+	// container's: capture them through the log only when there is no
+	// terminal.
+	if err := r.run(io.in, io.out, nil, args...); err != nil {
+		return 0, err
+	}
+	data, err := os.ReadFile(pidFile)
+	os.Remove(pidFile)
+	if err != nil {
+		return 0, fmt.Errorf("read pid file: %w", err)
+	}
+	if r.pid, err = strconv.Atoi(strings.TrimSpace(string(data))); err != nil {
+		return 0, fmt.Errorf("pid file: %w", err)
+	}
+	return r.pid, nil
+}
+
+func (r *external) start() error { return r.run(nil, nil, nil, "start", r.id) }
+
+func (r *external) wait() (int, error) {
+	var ws unix.WaitStatus
+	for {
+		_, err := unix.Wait4(r.pid, &ws, 0, nil)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return -1, fmt.Errorf("wait for init %d: %w", r.pid, err)
+		}
+		break
+	}
+	if ws.Signaled() {
+		return 128 + int(ws.Signal()), nil
+	}
+	return ws.ExitStatus(), nil
+}
+
+func (r *external) kill(sig unix.Signal, all bool) error {
+	args := []string{"kill"}
+	if all {
+		args = append(args, "--all")
+	}
+	return r.run(nil, nil, nil, append(args, r.id, strconv.Itoa(int(sig)))...)
+}
+
+func (r *external) pause() error  { return r.run(nil, nil, nil, "pause", r.id) }
+func (r *external) resume() error { return r.run(nil, nil, nil, "resume", r.id) }
+func (r *external) delete() error { return r.run(nil, nil, nil, "delete", "--force", r.id) }
+
+// consoleListener accepts the one connection on which an external
+// runtime sends the pty master.
+func consoleListener(path string) (*net.UnixListener, error) {
+	os.Remove(path)
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		return nil, fmt.Errorf("console socket: %w", err)
+	}
+	return l, nil
+}

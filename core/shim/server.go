@@ -1,0 +1,497 @@
+package shim
+
+import (
+	"bufio"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/petrel-edge/petrel/core/atomicfile"
+	"github.com/petrel-edge/petrel/core/jsonlog"
+	"github.com/petrel-edge/petrel/oci/container"
+)
+
+// Options configure one shim; the daemon passes them as flags.
+type Options struct {
+	ID          string
+	Bundle      string
+	RuntimeRoot string   // the runtime's state root
+	Runtime     string   // "lcr" (in-process) or the path of a runc-compatible binary
+	RuntimeArgs []string // extra global arguments of an external runtime
+	Socket      string   // the shim's unix socket
+	ExitFile    string   // where the exit status is recorded
+	LogFile     string   // json-file log; "" for no log
+	LogMaxSize  int64
+	LogMaxFile  int
+	Stdin       bool // keep the container's stdin open for attach
+	StdinOnce   bool // close it when the first attach's stdin ends
+	Tty         bool
+	Ready       *os.File // receives one Response line once created
+}
+
+// maxSocketPath is the room in sockaddr_un.sun_path.
+const maxSocketPath = 107
+
+type attacher struct {
+	conn           net.Conn
+	stdout, stderr bool
+}
+
+type server struct {
+	opts Options
+	rt   ociRuntime
+	pid  int
+
+	mu        sync.Mutex
+	log       *jsonlog.Writer
+	attachers map[*attacher]struct{}
+	stdinW    *os.File // the container's stdin (pipe or pty master)
+	master    *os.File
+	started   bool
+	exit      *Exit
+	exited    chan struct{}
+	output    sync.WaitGroup
+}
+
+// Serve runs the shim: creates the container, reports on opts.Ready,
+// serves the socket, and returns once the container's exit is recorded
+// and its runtime state deleted.
+func Serve(opts Options) error {
+	runtime.GOMAXPROCS(2)
+	debug.SetGCPercent(20)
+	signal.Ignore(unix.SIGHUP, unix.SIGPIPE, unix.SIGINT)
+	s := &server{opts: opts, attachers: map[*attacher]struct{}{}, exited: make(chan struct{})}
+	l, err := s.setup()
+	if err != nil {
+		s.ready(Response{Error: err.Error()})
+		return err
+	}
+	s.ready(Response{Pid: s.pid})
+	debug.FreeOSMemory()
+	go s.accept(l)
+
+	code, werr := s.rt.wait()
+	if werr != nil {
+		fmt.Fprintln(os.Stderr, "petrel-shim:", werr)
+		code = 255
+	}
+	exitedAt := time.Now().UTC()
+	s.drain()
+	s.mu.Lock()
+	if s.log != nil {
+		if err := s.log.Close(); err != nil {
+			fmt.Fprintln(os.Stderr, "petrel-shim: close log:", err)
+		}
+		s.log = nil
+	}
+	s.mu.Unlock()
+	ex := &Exit{Pid: s.pid, Code: code, ExitedAt: exitedAt}
+	data, _ := json.Marshal(ex)
+	if err := atomicfile.WriteFile(opts.ExitFile, data, 0o600); err != nil {
+		fmt.Fprintln(os.Stderr, "petrel-shim: record exit:", err)
+	}
+	s.mu.Lock()
+	s.exit = ex
+	for a := range s.attachers {
+		a.conn.Close()
+	}
+	s.attachers = nil
+	s.mu.Unlock()
+	close(s.exited)
+	if err := s.rt.delete(); err != nil {
+		fmt.Fprintln(os.Stderr, "petrel-shim: delete:", err)
+	}
+	// Waiters get their answer before the socket goes away; a daemon
+	// that misses it reads the exit file.
+	time.Sleep(50 * time.Millisecond)
+	l.Close()
+	os.Remove(opts.Socket)
+	return nil
+}
+
+func (s *server) ready(r Response) {
+	if s.opts.Ready == nil {
+		return
+	}
+	json.NewEncoder(s.opts.Ready).Encode(r)
+	s.opts.Ready.Close()
+}
+
+// setup makes the stdio, creates the container and listens.
+func (s *server) setup() (*net.UnixListener, error) {
+	o := s.opts
+	if len(o.Socket) > maxSocketPath {
+		return nil, fmt.Errorf("shim socket path %s is longer than %d bytes", o.Socket, maxSocketPath)
+	}
+	if o.LogFile != "" {
+		w, err := jsonlog.Open(o.LogFile, o.LogMaxSize, o.LogMaxFile)
+		if err != nil {
+			return nil, err
+		}
+		s.log = w
+	}
+	os.Remove(o.Socket)
+	if err := os.MkdirAll(filepath.Dir(o.Socket), 0o700); err != nil {
+		return nil, fmt.Errorf("shim socket dir: %w", err)
+	}
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: o.Socket, Net: "unix"})
+	if err != nil {
+		return nil, fmt.Errorf("shim socket: %w", err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			l.Close()
+			os.Remove(o.Socket)
+		}
+	}()
+	s.rt = newRuntime(o.Runtime, o.RuntimeArgs, o.RuntimeRoot, o.ID, o.Bundle)
+	var io stdio
+	var closeAfter []*os.File
+	defer func() {
+		for _, f := range closeAfter {
+			f.Close()
+		}
+	}()
+	var outR, errR *os.File
+	if o.Tty {
+		if _, ext := s.rt.(*external); ext {
+			io.consoleSock = o.Socket + ".console"
+		} else {
+			fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+			if err != nil {
+				return nil, fmt.Errorf("console socketpair: %w", err)
+			}
+			recv := os.NewFile(uintptr(fds[0]), "console-recv")
+			defer recv.Close()
+			io.console = os.NewFile(uintptr(fds[1]), "console-send")
+			closeAfter = append(closeAfter, io.console)
+			defer func() {
+				if s.pid != 0 {
+					m, err := container.RecvConsole(recv)
+					if err == nil {
+						s.master = m
+					}
+				}
+			}()
+		}
+	} else {
+		var outW, errW *os.File
+		if outR, outW, err = os.Pipe(); err != nil {
+			return nil, err
+		}
+		if errR, errW, err = os.Pipe(); err != nil {
+			return nil, err
+		}
+		io.out, io.err = outW, errW
+		closeAfter = append(closeAfter, outW, errW)
+		if o.Stdin {
+			inR, inW, err := os.Pipe()
+			if err != nil {
+				return nil, err
+			}
+			io.in = inR
+			s.stdinW = inW
+			closeAfter = append(closeAfter, inR)
+		} else {
+			null, err := os.Open(os.DevNull)
+			if err != nil {
+				return nil, err
+			}
+			io.in = null
+			closeAfter = append(closeAfter, null)
+		}
+	}
+	var cl *net.UnixListener
+	if io.consoleSock != "" {
+		if cl, err = consoleListener(io.consoleSock); err != nil {
+			return nil, err
+		}
+		defer os.Remove(io.consoleSock)
+		defer cl.Close()
+		go func() {
+			c, err := cl.AcceptUnix()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			f, err := c.File()
+			if err != nil {
+				return
+			}
+			defer f.Close()
+			if m, err := container.RecvConsole(f); err == nil {
+				s.mu.Lock()
+				s.master = m
+				s.mu.Unlock()
+			}
+		}()
+	}
+	pid, err := s.rt.create(io)
+	if err != nil {
+		return nil, err
+	}
+	s.pid = pid
+	ok = true
+	if outR != nil {
+		s.pump(outR, "stdout", StreamStdout)
+		s.pump(errR, "stderr", StreamStderr)
+	}
+	return l, nil
+}
+
+// startConsole begins copying the pty's output once setup has it.
+func (s *server) startConsole() {
+	s.mu.Lock()
+	m := s.master
+	s.mu.Unlock()
+	if m != nil {
+		s.stdinW = m
+		s.pump(m, "stdout", StreamStdout)
+	}
+}
+
+// pump copies one output stream into the log and to attached clients.
+func (s *server) pump(r *os.File, stream string, num byte) {
+	s.output.Add(1)
+	go func() {
+		defer s.output.Done()
+		defer r.Close()
+		buf := make([]byte, 32*1024)
+		frame := make([]byte, 8+len(buf))
+		for {
+			n, err := r.Read(buf)
+			if n > 0 {
+				s.mu.Lock()
+				if s.log != nil {
+					if err := s.log.Write(stream, buf[:n]); err != nil {
+						fmt.Fprintln(os.Stderr, "petrel-shim: log:", err)
+					}
+				}
+				var data []byte
+				if s.opts.Tty {
+					data = buf[:n]
+				} else {
+					frame[0] = num
+					binary.BigEndian.PutUint32(frame[4:8], uint32(n))
+					copy(frame[8:], buf[:n])
+					data = frame[:8+n]
+				}
+				for a := range s.attachers {
+					if (num == StreamStdout && a.stdout) || (num == StreamStderr && a.stderr) {
+						a.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+						if _, err := a.conn.Write(data); err != nil {
+							a.conn.Close()
+							delete(s.attachers, a)
+						}
+					}
+				}
+				s.mu.Unlock()
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+}
+
+// drain waits for the output streams to end after the init exited. With
+// a pid namespace every writer is gone; a process that escaped it could
+// hold a pipe open, so the wait is bounded.
+func (s *server) drain() {
+	done := make(chan struct{})
+	go func() {
+		s.output.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+	}
+}
+
+func (s *server) accept(l *net.UnixListener) {
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		go s.handle(c)
+	}
+}
+
+func (s *server) handle(c net.Conn) {
+	br := bufio.NewReader(c)
+	line, err := br.ReadBytes('\n')
+	if err != nil {
+		c.Close()
+		return
+	}
+	var req Request
+	if err := json.Unmarshal(line, &req); err != nil {
+		reply(c, Response{Error: "bad request: " + err.Error()})
+		c.Close()
+		return
+	}
+	if req.Op == OpAttach {
+		s.attach(c, br, req)
+		return
+	}
+	defer c.Close()
+	var resp Response
+	switch req.Op {
+	case OpState:
+		resp = s.state()
+	case OpWait:
+		<-s.exited
+		resp = s.state()
+	case OpStart:
+		resp.Error = errString(s.start())
+	case OpKill:
+		if s.isExited() {
+			resp.Error = "container is not running"
+			break
+		}
+		resp.Error = errString(s.rt.kill(unix.Signal(req.Signal), req.All))
+	case OpPause:
+		resp.Error = errString(s.rt.pause())
+	case OpResume:
+		resp.Error = errString(s.rt.resume())
+	case OpResize:
+		resp.Error = errString(s.resize(req.Height, req.Width))
+	default:
+		resp.Error = fmt.Sprintf("unknown op %q", req.Op)
+	}
+	reply(c, resp)
+}
+
+func reply(c net.Conn, r Response) {
+	c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	json.NewEncoder(c).Encode(r)
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+func (s *server) isExited() bool {
+	select {
+	case <-s.exited:
+		return true
+	default:
+		return false
+	}
+}
+
+func (s *server) state() Response {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := Response{Pid: s.pid, Exit: s.exit}
+	switch {
+	case s.exit != nil:
+		r.Status = container.Stopped
+	case !s.started:
+		r.Status = container.Created
+	default:
+		r.Status = container.Running
+		if c, err := container.Load(s.opts.RuntimeRoot, s.opts.ID); err == nil && c.Status() == container.Paused {
+			r.Status = container.Paused
+		}
+	}
+	return r
+}
+
+func (s *server) start() error {
+	s.mu.Lock()
+	if s.started {
+		s.mu.Unlock()
+		return errors.New("container already started")
+	}
+	s.started = true
+	s.mu.Unlock()
+	if s.opts.Tty {
+		s.startConsole()
+	}
+	return s.rt.start()
+}
+
+func (s *server) resize(h, w uint16) error {
+	s.mu.Lock()
+	m := s.master
+	s.mu.Unlock()
+	if m == nil {
+		return errors.New("the container has no terminal")
+	}
+	return unix.IoctlSetWinsize(int(m.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: h, Col: w})
+}
+
+// attach registers the connection for output and copies its input to the
+// container's stdin.
+func (s *server) attach(c net.Conn, br *bufio.Reader, req Request) {
+	s.mu.Lock()
+	if s.exit != nil {
+		s.mu.Unlock()
+		reply(c, Response{Error: "container is not running"})
+		c.Close()
+		return
+	}
+	a := &attacher{conn: c, stdout: req.Stdout, stderr: req.Stderr}
+	s.attachers[a] = struct{}{}
+	stdin := s.stdinW
+	if s.opts.Tty && s.master != nil {
+		stdin = s.master
+	}
+	s.mu.Unlock()
+	reply(c, Response{})
+	c.SetWriteDeadline(time.Time{})
+	if req.Stdin && (stdin != nil || s.opts.Tty) {
+		go func() {
+			if stdin == nil { // a terminal not yet set up: wait for start
+				for i := 0; i < 200 && stdin == nil; i++ {
+					time.Sleep(10 * time.Millisecond)
+					s.mu.Lock()
+					stdin = s.master
+					s.mu.Unlock()
+				}
+				if stdin == nil {
+					return
+				}
+			}
+			io.Copy(stdin, br)
+			if s.opts.StdinOnce && !s.opts.Tty {
+				s.mu.Lock()
+				if s.stdinW != nil {
+					s.stdinW.Close()
+					s.stdinW = nil
+				}
+				s.mu.Unlock()
+			}
+		}()
+		return
+	}
+	// No stdin: notice the client going away and drop it.
+	go func() {
+		io.Copy(io.Discard, br)
+		s.mu.Lock()
+		if s.attachers != nil {
+			delete(s.attachers, a)
+		}
+		s.mu.Unlock()
+		c.Close()
+	}()
+}
