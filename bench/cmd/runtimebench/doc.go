@@ -14,8 +14,10 @@
 //	             runtime's own start-up cost
 //	kill+delete  `kill … KILL`, then, once the process is gone, `delete`
 //
-// and the peak RSS (wait4's ru_maxrss) and the user and system CPU time of
-// the `run` process (with the descendants it waited for: the container). It prints the
+// the user and system CPU time of the `run` process (with the descendants
+// it waited for: the container), and, in one more untimed `run`, the peak
+// RSS of the runtime process (VmHWM at its exit, read under ptrace; see
+// rss.go for why not wait4's ru_maxrss). It prints the
 // median and p90 per operation and runtime and the ratios of the subject
 // runtime to the others, or the same as JSON with -json.
 //

@@ -284,8 +284,8 @@ type cycleResult struct {
 	leftover bool
 }
 
-// cycle runs one iteration of one runtime: a `run` container, then a
-// create/start/state/kill/delete container.
+// cycle runs one iteration of one runtime: a `run` container (and one more
+// for the peak RSS), then a create/start/state/kill/delete container.
 func cycle(r *runtime, b bundles, id string, states int) (cycleResult, error) {
 	c := cycleResult{times: map[string]time.Duration{}}
 	rid := id + "-run"
@@ -294,7 +294,7 @@ func cycle(r *runtime, b bundles, id string, states int) (cycleResult, error) {
 		r.call("delete", "--force", rid)
 		return c, err
 	}
-	c.times["run"], c.rss = s.wall, s.maxrss
+	c.times["run"] = s.wall
 	c.times["run user CPU"], c.times["run sys CPU"] = s.user, s.sys
 	if _, err := r.call("state", rid); err == nil {
 		c.leftover = true
@@ -303,6 +303,17 @@ func cycle(r *runtime, b bundles, id string, states int) (cycleResult, error) {
 			return c, err
 		}
 		c.times["run"] += s.wall
+	}
+	// Once more, untimed, for the peak RSS of the runtime process.
+	rid = id + "-rss"
+	if c.rss, err = r.peakRSS("run", "--bundle", b.run, rid); err != nil {
+		r.call("delete", "--force", rid)
+		return c, err
+	}
+	if _, err := r.call("state", rid); err == nil {
+		if _, err := r.call("delete", "--force", rid); err != nil {
+			return c, err
+		}
 	}
 
 	cid := id + "-sleep"

@@ -16,8 +16,9 @@ type report struct {
 	Subject    string                        `json:"subject"`
 	Runtimes   []runtimeInfo                 `json:"runtimes"`
 	Ops        map[string]map[string]Summary `json:"ops"`
-	// RSS is the median and maximum peak RSS of the `run` process, KiB.
-	RSS map[string]rss `json:"run_maxrss_kib"`
+	// RSS is the median and maximum peak RSS (VmHWM) of the runtime
+	// process of `run`, KiB.
+	RSS map[string]rss `json:"run_peak_rss_kib"`
 	// Ratios are subject/other of the medians, per op and other runtime.
 	Ratios map[string]map[string]float64 `json:"ratios"`
 	// Leftovers counts the `run`s that left their container behind.

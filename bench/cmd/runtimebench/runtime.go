@@ -27,12 +27,10 @@ type runtime struct {
 }
 
 // A sample is one timed call: wall time from fork to reaped exit, and the
-// peak RSS in KiB that wait4 reports for the process (ru_maxrss: the
-// largest of the process and the descendants it waited for).
+// CPU time of the process and of the descendants it waited for.
 type sample struct {
 	wall      time.Duration
-	maxrss    int64
-	user, sys time.Duration // CPU time of the process and its waited-for descendants
+	user, sys time.Duration
 }
 
 // callError is a failed call with the exact command line and its stderr.
@@ -85,7 +83,6 @@ func (r *runtime) callOut(wantOut bool, args ...string) (sample, []byte, error) 
 	s := sample{wall: time.Since(start)}
 	if ps := cmd.ProcessState; ps != nil {
 		if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
-			s.maxrss = ru.Maxrss
 			s.user = time.Duration(ru.Utime.Nano())
 			s.sys = time.Duration(ru.Stime.Nano())
 		}
