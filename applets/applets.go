@@ -11,8 +11,11 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/petrel-edge/petrel/applets/client"
 	"github.com/petrel-edge/petrel/applets/cni"
+	"github.com/petrel-edge/petrel/applets/daemon"
 	"github.com/petrel-edge/petrel/applets/lcr"
+	"github.com/petrel-edge/petrel/applets/shim"
 	"github.com/petrel-edge/petrel/applets/version"
 )
 
@@ -32,7 +35,10 @@ type Applet struct {
 func table() map[string]Applet {
 	return map[string]Applet{
 		"cni":     {Links: []string{"bridge", "host-local", "loopback", "portmap"}, Summary: "CNI plugins bridge, host-local, loopback and portmap", Main: cni.Main},
+		"client":  {Summary: "isula/docker-style client of petreld (also any command that names no applet)", Main: client.Main},
+		"daemon":  {Links: []string{"petreld"}, Summary: "the engine daemon: Docker-style API on a unix socket", Main: daemon.Main},
 		"runtime": {Links: []string{"petrel-runtime"}, Summary: "OCI runtime with runc's command line (lcr)", Main: lcr.Main},
+		"shim":    {Links: []string{"petrel-shim"}, Summary: "per-container shim started by petreld", Main: shim.Main},
 		"version": {Summary: "print version, commit, Go version and platform", Main: version.Main},
 	}
 }
@@ -57,6 +63,9 @@ func dispatch(argv []string, apps map[string]Applet, stdout, stderr io.Writer) i
 		}
 	}
 	if len(argv) < 2 {
+		if c, ok := apps["client"]; ok {
+			return c.Main(nil)
+		}
 		usage(stderr, apps)
 		return 2
 	}
@@ -82,6 +91,9 @@ func dispatch(argv []string, apps map[string]Applet, stdout, stderr io.Writer) i
 	default:
 		if a, ok := apps[name]; ok {
 			return a.Main(argv[2:])
+		}
+		if c, ok := apps["client"]; ok {
+			return c.Main(argv[1:])
 		}
 		fmt.Fprintf(stderr, "petrel: unknown applet %q\n", name)
 		usage(stderr, apps)
