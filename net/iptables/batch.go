@@ -42,11 +42,11 @@ func (t *IPTables) Snapshot(table string) (*Snapshot, error) {
 // HasChain reports whether the table has the chain.
 func (s *Snapshot) HasChain(name string) bool { return s.chains[name] }
 
-// Rules returns the "-A" lines of chain.
+// Rules returns the "-A" lines of chain, or of every chain if chain is "".
 func (s *Snapshot) Rules(chain string) []string {
 	var out []string
 	for _, r := range s.rules {
-		if f := SplitRule(r); len(f) >= 2 && f[1] == chain {
+		if f := SplitRule(r); len(f) >= 2 && (chain == "" || f[1] == chain) {
 			out = append(out, r)
 		}
 	}

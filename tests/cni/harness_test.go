@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	cniapplet "github.com/petrel-edge/petrel/applets/cni"
+	"github.com/petrel-edge/petrel/net/iptables"
 )
 
 var pluginNames = []string{"bridge", "host-local", "loopback", "portmap"}
@@ -42,7 +43,67 @@ func TestMain(m *testing.M) {
 		fmt.Print(body)
 		os.Exit(0)
 	}
+	if os.Geteuid() == 0 {
+		sweep()
+	}
 	os.Exit(m.Run())
+}
+
+// sweep removes what an earlier run that was killed (a timeout panics past
+// every cleanup) left behind: its namespaces, bridges and nat rules. All of
+// them carry this suite's names.
+func sweep() {
+	if out, err := exec.Command("ip", "netns", "list").Output(); err == nil {
+		for _, l := range strings.Split(string(out), "\n") {
+			f := strings.Fields(l)
+			if len(f) == 0 || !strings.HasPrefix(f[0], "petrel-cni-") {
+				continue
+			}
+			pid := f[0][strings.LastIndexByte(f[0], '-')+1:]
+			if _, err := os.Stat("/proc/" + pid); err != nil {
+				exec.Command("ip", "netns", "del", f[0]).Run()
+			}
+		}
+	}
+	if out, err := exec.Command("ip", "-o", "link", "show", "type", "bridge").Output(); err == nil {
+		for _, l := range strings.Split(string(out), "\n") {
+			if f := strings.Fields(l); len(f) > 1 && strings.HasPrefix(f[1], "ptbr") {
+				name := strings.TrimSuffix(strings.SplitN(f[1], "@", 2)[0], ":")
+				exec.Command("ip", "link", "del", name).Run()
+			}
+		}
+	}
+	exec.Command("iptables", "-w", "5", "-D", "FORWARD", "-i", "ptbrp", "-o", "ptbrp", "-j", "ACCEPT").Run()
+	for _, v6 := range []bool{false, true} {
+		ipt, err := iptables.New(v6)
+		if err != nil {
+			continue
+		}
+		snap, err := ipt.Snapshot("nat")
+		if err != nil {
+			continue
+		}
+		b := iptables.NewBatch("nat")
+		chains := map[string]bool{}
+		for _, r := range snap.Rules("") {
+			if !strings.Contains(r, `name: \"petrel-test-`) {
+				continue
+			}
+			f := iptables.SplitRule(r)
+			for i := 0; i+1 < len(f); i++ {
+				if f[i] == "-j" && strings.HasPrefix(f[i+1], "CNI-") && !strings.HasPrefix(f[i+1], "CNI-HOSTPORT-") {
+					chains[f[i+1]] = true
+				}
+			}
+			if len(f) > 1 && !chains[f[1]] {
+				b.DeleteLine(r)
+			}
+		}
+		for c := range chains {
+			b.RemoveChain(c)
+		}
+		ipt.Apply(b)
+	}
 }
 
 // getIn fetches url from inside the namespace at ns.
