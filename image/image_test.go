@@ -493,3 +493,28 @@ func TestPullDockerSchema2(t *testing.T) {
 		t.Errorf("rootfs %q", got)
 	}
 }
+
+// TestBadPartialIsRefetched: a partial download left from before whose
+// bytes are wrong is dropped and the blob fetched again from the start.
+func TestBadPartialIsRefetched(t *testing.T) {
+	reg := regtest.New()
+	defer reg.Close()
+	l := regtest.PlainLayer(regtest.Tar(E{Name: "f", Body: strings.Repeat("good ", 2000)}))
+	im := regtest.MakeImage(amd64, nil, l)
+	reg.Push("app", "latest", im.Manifest, im.Blobs)
+	s := openStore(t)
+	d := digest.FromBytes(l.Blob)
+	w, err := s.content.Writer(d, int64(len(l.Blob)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write([]byte("garbage left by a crash"))
+	w.Close()
+	if _, err := s.Pull(context.Background(), reg.Host()+"/app", PullOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	reqs := regtest.BlobRequests(reg.Requests(), d)
+	if len(reqs) != 2 || reqs[0].Range == "" || reqs[1].Range != "" {
+		t.Errorf("requests %+v, want a resume then a full fetch", reqs)
+	}
+}

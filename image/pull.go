@@ -333,6 +333,7 @@ func (p *puller) layers(ctx context.Context, layers []Layer) (size int64, create
 func (p *puller) fetch(ctx context.Context, l Layer) (fetched bool, err error) {
 	s := p.s
 	desc := manifest.Descriptor{MediaType: l.MediaType, Digest: l.Digest, Size: l.Size}
+	restarted := false
 	for {
 		if s.content.Has(l.Digest) {
 			return false, nil
@@ -353,12 +354,20 @@ func (p *puller) fetch(ctx context.Context, l Layer) (fetched bool, err error) {
 		if err != nil {
 			return false, err
 		}
+		resumed := w.Offset() > 0 && !restarted
 		err = s.reg.FetchBlob(ctx, p.ref, desc, w, func(n int64) { p.report(l.Digest, StatusDownload, n, l.Size) })
 		if err != nil {
 			w.Close()
 			return false, err
 		}
 		if err := w.Commit(); err != nil {
+			// A partial download left by an earlier attempt may itself be
+			// bad (a crash mid-write, or a registry that changed its
+			// bytes): Commit discarded it; fetch once more from scratch.
+			if resumed && errors.Is(err, digest.ErrMismatch) {
+				restarted = true
+				continue
+			}
 			return false, err
 		}
 		p.report(l.Digest, StatusDownloaded, l.Size, l.Size)
