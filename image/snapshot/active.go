@@ -16,7 +16,9 @@ import (
 )
 
 // A Mount says how to mount a container's root filesystem, in the terms
-// of mount(2) and of the OCI runtime spec's mounts.
+// of mount(2) and of the OCI runtime spec's mounts. Mount it with MountAt:
+// for deep layer stacks the options can exceed what mount(2) takes, and
+// MountAt then uses the file-system context API.
 type Mount struct {
 	Type    string   `json:"type"` // "overlay" or "bind"
 	Source  string   `json:"source"`
@@ -142,15 +144,55 @@ func (s *Snapshotter) Mounts(key string) (Mount, error) {
 		}
 		lowers = []string{empty}
 	}
-	m := Mount{Type: "overlay", Source: "overlay", Options: []string{
+	m := overlayMount(lowers, dir)
+	if n := len(strings.Join(m.Options, ",")); n >= maxMountData && a.Parent != "" {
+		// Deep stacks overflow the page mount(2) takes for options: name
+		// the layers by short links instead, as Docker's overlay2 does.
+		chain, _ := s.Chain(a.Parent)
+		lowers = lowers[:0]
+		for _, l := range chain {
+			p, err := s.shortLink(l.ChainID)
+			if err != nil {
+				return Mount{}, fmt.Errorf("snapshot %s: %w", key, err)
+			}
+			lowers = append(lowers, p)
+		}
+		m = overlayMount(lowers, dir)
+	}
+	return m, nil
+}
+
+func overlayMount(lowers []string, dir string) Mount {
+	return Mount{Type: "overlay", Source: "overlay", Options: []string{
 		"lowerdir=" + strings.Join(lowers, ":"),
 		"upperdir=" + filepath.Join(dir, "upper"),
 		"workdir=" + filepath.Join(dir, "work"),
 	}}
-	if n := len(strings.Join(m.Options, ",")); n >= maxMountData {
-		return Mount{}, fmt.Errorf("snapshot %s: %d layers need %d bytes of overlay options, more than mount(2) takes", key, len(lowers), n)
+}
+
+// shortLink returns root/l/<12 hex>, a symlink to the layer's files.
+func (s *Snapshotter) shortLink(chainID digest.Digest) (string, error) {
+	dir := filepath.Join(s.root, "l")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
 	}
-	return m, nil
+	target := s.Path(chainID)
+	for n := 12; n <= len(chainID.Hex()); n += 4 {
+		p := filepath.Join(dir, chainID.Hex()[:n])
+		if have, err := os.Readlink(p); err == nil {
+			if have == target {
+				return p, nil
+			}
+			continue // another layer with the same prefix
+		}
+		if err := os.Symlink(target, p); err != nil && !errors.Is(err, fs.ErrExist) {
+			return "", err
+		}
+		if have, err := os.Readlink(p); err == nil && have == target {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("no short link for layer %s", chainID)
 }
 
 // UpperDir returns the directory holding what the container changed
@@ -200,7 +242,11 @@ func (s *Snapshotter) RemoveActive(key string) error {
 func MountAt(m Mount, target string) error {
 	switch m.Type {
 	case "overlay":
-		if err := unix.Mount(m.Source, target, "overlay", 0, strings.Join(m.Options, ",")); err != nil {
+		data := strings.Join(m.Options, ",")
+		if len(data) >= maxMountData {
+			return mountOverlayFS(m, target)
+		}
+		if err := unix.Mount(m.Source, target, "overlay", 0, data); err != nil {
 			return fmt.Errorf("mount overlay on %s: %w", target, err)
 		}
 	case "bind":
@@ -209,6 +255,51 @@ func MountAt(m Mount, target string) error {
 		}
 	default:
 		return fmt.Errorf("mount on %s: unknown type %q", target, m.Type)
+	}
+	return nil
+}
+
+// mountOverlayFS mounts an overlay whose options do not fit mount(2)'s
+// page with the file-system context API, one lower directory at a time
+// ("lowerdir+", Linux 6.8).
+func mountOverlayFS(m Mount, target string) error {
+	fail := func(err error) error {
+		return fmt.Errorf("mount overlay on %s (%d bytes of options, beyond mount(2)): %w", target, len(strings.Join(m.Options, ",")), err)
+	}
+	fd, err := unix.Fsopen("overlay", unix.FSOPEN_CLOEXEC)
+	if err != nil {
+		return fail(err)
+	}
+	defer unix.Close(fd)
+	for _, o := range m.Options {
+		k, v, _ := strings.Cut(o, "=")
+		switch k {
+		case "lowerdir":
+			for _, l := range strings.Split(v, ":") {
+				if err := unix.FsconfigSetString(fd, "lowerdir+", l); err != nil {
+					return fail(fmt.Errorf("lowerdir+ %s: %w", l, err))
+				}
+			}
+		case "ro":
+			if err := unix.FsconfigSetFlag(fd, "ro"); err != nil {
+				return fail(err)
+			}
+		default:
+			if err := unix.FsconfigSetString(fd, k, v); err != nil {
+				return fail(fmt.Errorf("%s: %w", k, err))
+			}
+		}
+	}
+	if err := unix.FsconfigCreate(fd); err != nil {
+		return fail(err)
+	}
+	mfd, err := unix.Fsmount(fd, unix.FSMOUNT_CLOEXEC, 0)
+	if err != nil {
+		return fail(err)
+	}
+	defer unix.Close(mfd)
+	if err := unix.MoveMount(mfd, "", unix.AT_FDCWD, target, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+		return fail(err)
 	}
 	return nil
 }

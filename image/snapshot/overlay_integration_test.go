@@ -3,9 +3,17 @@
 package snapshot
 
 import (
+	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
+
+	"github.com/petrel-edge/petrel/image/digest"
+	"github.com/petrel-edge/petrel/image/internal/regtest"
+	"github.com/petrel-edge/petrel/image/manifest"
 )
 
 func TestOverlayDriver(t *testing.T) {
@@ -53,5 +61,60 @@ func TestOverlayDriver(t *testing.T) {
 	}
 	if err := s.RemoveActive("c1"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestOverlayDeepStack mounts more layers than fit mount(2)'s option page
+// with full paths.
+func TestOverlayDeepStack(t *testing.T) {
+	if !OverlaySupported() {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("overlayfs needs root and kernel support")
+		}
+		t.Skip("overlayfs needs root and kernel support")
+	}
+	root := filepath.Join(t.TempDir(), strings.Repeat("long-directory-name-", 4))
+	s, err := New(root, Overlay)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var diffs []digest.Digest
+	var tars [][]byte
+	for i := range 60 {
+		tb := regtest.Tar(E{Name: fmt.Sprintf("layer%02d", i), Body: strconv.Itoa(i)})
+		tars = append(tars, tb)
+		diffs = append(diffs, digest.FromBytes(tb))
+	}
+	chain := manifest.ChainIDs(diffs)
+	for i := range chain {
+		var parent digest.Digest
+		if i > 0 {
+			parent = chain[i-1]
+		}
+		if _, err := s.Unpack(chain[i], parent, diffs[i], bytes.NewReader(tars[i])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m, err := s.Prepare("deep", chain[len(chain)-1], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := t.TempDir()
+	if err := MountAt(m, target); err != nil {
+		t.Fatal(err)
+	}
+	defer Unmount(target)
+	for _, i := range []int{0, 30, 59} {
+		if got := read(filepath.Join(target, fmt.Sprintf("layer%02d", i))); got != strconv.Itoa(i) {
+			t.Errorf("layer %d: %q", i, got)
+		}
+	}
+	Unmount(target)
+	s.RemoveActive("deep")
+	for i := len(chain) - 1; i >= 0; i-- {
+		s.Remove(chain[i])
+	}
+	if ents, _ := os.ReadDir(filepath.Join(root, "l")); len(ents) != 0 {
+		t.Errorf("%d short links left", len(ents))
 	}
 }

@@ -238,6 +238,7 @@ func (s *Snapshotter) Remove(chainID digest.Digest) error {
 		return err
 	}
 	dir := s.layerDir(chainID)
+	s.removeShortLinks(chainID)
 	// Rename first so that a crash never leaves a half-deleted layer that
 	// looks complete.
 	tmp, err := s.tempDir()
@@ -288,4 +289,16 @@ func (s *Snapshotter) Chain(chainID digest.Digest) ([]Layer, error) {
 		}
 	}
 	return out, nil
+}
+
+// removeShortLinks drops the short links of a layer (see shortLink).
+func (s *Snapshotter) removeShortLinks(chainID digest.Digest) {
+	dir := filepath.Join(s.root, "l")
+	target := s.Path(chainID)
+	for n := 12; n <= len(chainID.Hex()); n += 4 {
+		p := filepath.Join(dir, chainID.Hex()[:n])
+		if have, err := os.Readlink(p); err == nil && have == target {
+			os.Remove(p)
+		}
+	}
 }
