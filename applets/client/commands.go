@@ -275,6 +275,9 @@ func (c *cli) runAttached(id string, tty, stdin, autoRemove bool) error {
 	if err := c.call("POST", "/containers/"+id+"/start", nil, nil, nil); err != nil {
 		return &statusError{code: 125, msg: err.Error()}
 	}
+	if tty {
+		defer c.watchSize(id)()
+	}
 	if stdin {
 		go func() {
 			io.Copy(conn, c.stdin)

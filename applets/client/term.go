@@ -2,8 +2,11 @@ package client
 
 import (
 	"io"
+	"net/url"
 	"os"
+	"os/signal"
 	"sort"
+	"strconv"
 
 	"golang.org/x/sys/unix"
 )
@@ -35,6 +38,41 @@ func makeRaw(r io.Reader) func() {
 			done = true
 			unix.IoctlSetTermios(fd, unix.TCSETS, old)
 		}
+	}
+}
+
+// watchSize sends the terminal's size now and on every SIGWINCH until
+// the returned function is called.
+func (c *cli) watchSize(id string) func() {
+	f, ok := c.stdout.(*os.File)
+	if !ok {
+		return func() {}
+	}
+	send := func() {
+		ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ)
+		if err != nil {
+			return
+		}
+		q := url.Values{"h": {strconv.Itoa(int(ws.Row))}, "w": {strconv.Itoa(int(ws.Col))}}
+		c.call("POST", "/containers/"+id+"/resize", q, nil, nil)
+	}
+	send()
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, unix.SIGWINCH)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-ch:
+				send()
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(ch)
+		close(done)
 	}
 }
 

@@ -23,6 +23,7 @@ import (
 
 	"github.com/petrel-edge/petrel/core/config"
 	"github.com/petrel-edge/petrel/core/engine"
+	coreshim "github.com/petrel-edge/petrel/core/shim"
 )
 
 // Main runs petreld with the arguments after its name.
@@ -85,6 +86,7 @@ func run(args []string, stderr io.Writer) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	coreshim.CloseExecFrom(3)
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(32 << 20)
 	}

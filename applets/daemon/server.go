@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"bufio"
+	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -54,7 +56,7 @@ func newServer(eng *engine.Engine, cfg config.Config, logf func(string, ...any))
 		"POST /containers/{id}/attach":    s.attach,
 		"GET /containers/{id}/logs":       s.logs,
 		"DELETE /containers/{id}":         s.remove,
-		"POST /containers/{id}/resize":    s.notImplemented,
+		"POST /containers/{id}/resize":    s.resize,
 		"POST /containers/{id}/exec":      s.notImplemented,
 		"GET /images/json":                s.images,
 		"POST /images/create":             s.notImplemented,
@@ -448,6 +450,18 @@ func (s *server) rename(w http.ResponseWriter, r *http.Request) error {
 	return noContent(w, s.eng.Rename(r.PathValue("id"), r.URL.Query().Get("name")))
 }
 
+func (s *server) resize(w http.ResponseWriter, r *http.Request) error {
+	var hw [2]uint16
+	for i, name := range []string{"h", "w"} {
+		n, err := strconv.ParseUint(r.URL.Query().Get(name), 10, 16)
+		if err != nil {
+			return errdefs.Invalid("invalid %s %q", name, r.URL.Query().Get(name))
+		}
+		hw[i] = uint16(n)
+	}
+	return noContent(w, s.eng.Resize(r.PathValue("id"), hw[0], hw[1]))
+}
+
 func (s *server) remove(w http.ResponseWriter, r *http.Request) error {
 	force, err := boolQuery(r, "force")
 	if err != nil {
@@ -531,8 +545,14 @@ func (s *server) attach(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	defer conn.Close()
+	// Read the client through the raw connection (after what the server
+	// had buffered): the server's own reader cancels the request's
+	// context when the client half-closes, and stdin's end must not end
+	// the stream.
+	buffered, _ := rw.Reader.Peek(rw.Reader.Buffered())
+	in := io.MultiReader(bytes.NewReader(append([]byte(nil), buffered...)), conn)
 	answered := false
-	err = s.eng.Attach(r.Context(), id, o, hijackedStream{rw.Reader, conn}, func() {
+	err = s.eng.Attach(context.Background(), id, o, hijackedStream{in, conn}, func() {
 		answered = true
 		answer()
 	})

@@ -104,6 +104,25 @@ func (e *Engine) Attach(ctx context.Context, id string, opts AttachOptions, s St
 	return err
 }
 
+// Resize sets the size of the container's terminal.
+func (e *Engine) Resize(id string, height, width uint16) error {
+	c, err := e.Lookup(id)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	cl, running, tty := c.shim, c.running(), c.rec.Config.Tty
+	c.mu.Unlock()
+	if !running || cl == nil {
+		return errdefs.Conflict("Container %s is not running", id)
+	}
+	if !tty {
+		return errdefs.Invalid("container %s has no terminal", id)
+	}
+	_, err = cl.Call(e.ctx, shim.Request{Op: shim.OpResize, Height: height, Width: width})
+	return err
+}
+
 // LogOptions select what Logs returns.
 type LogOptions struct {
 	Follow     bool

@@ -13,7 +13,9 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -63,6 +65,7 @@ type server struct {
 	exit      *Exit
 	exited    chan struct{}
 	output    sync.WaitGroup
+	waiting   atomic.Int32 // wait requests not yet answered
 }
 
 // Serve runs the shim: creates the container, reports on opts.Ready,
@@ -72,6 +75,7 @@ func Serve(opts Options) error {
 	runtime.GOMAXPROCS(2)
 	debug.SetGCPercent(20)
 	signal.Ignore(unix.SIGHUP, unix.SIGPIPE, unix.SIGINT)
+	CloseExecFrom(3)
 	s := &server{opts: opts, attachers: map[*attacher]struct{}{}, exited: make(chan struct{})}
 	l, err := s.setup()
 	if err != nil {
@@ -115,7 +119,9 @@ func Serve(opts Options) error {
 	}
 	// Waiters get their answer before the socket goes away; a daemon
 	// that misses it reads the exit file.
-	time.Sleep(50 * time.Millisecond)
+	for deadline := time.Now().Add(2 * time.Second); s.waiting.Load() > 0 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
 	l.Close()
 	os.Remove(opts.Socket)
 	return nil
@@ -355,6 +361,8 @@ func (s *server) handle(c net.Conn) {
 	case OpState:
 		resp = s.state()
 	case OpWait:
+		s.waiting.Add(1)
+		defer s.waiting.Add(-1)
 		<-s.exited
 		resp = s.state()
 	case OpStart:
@@ -494,4 +502,19 @@ func (s *server) attach(c net.Conn, br *bufio.Reader, req Request) {
 		s.mu.Unlock()
 		c.Close()
 	}()
+}
+
+// CloseExecFrom marks every open descriptor from fd up close-on-exec, so
+// that nothing a parent leaked reaches the container.
+func CloseExecFrom(fd int) {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		n, err := strconv.Atoi(e.Name())
+		if err == nil && n >= fd {
+			unix.CloseOnExec(n)
+		}
+	}
 }
