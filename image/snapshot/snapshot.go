@@ -65,12 +65,15 @@ func New(root, driver string) (*Snapshotter, error) {
 	switch driver {
 	case "":
 		driver = Copy
-		if OverlaySupported() {
+		if OverlaySupported() && probeOverlay(filepath.Join(root, "tmp")) == nil {
 			driver = Overlay
 		}
 	case Overlay:
 		if !OverlaySupported() {
 			return nil, errors.New("snapshots: overlay driver asked for, but overlayfs is not available (no kernel support or not root)")
+		}
+		if err := probeOverlay(filepath.Join(root, "tmp")); err != nil {
+			return nil, fmt.Errorf("snapshots: overlay driver asked for, but overlayfs does not work on %s: %w", root, err)
 		}
 	case Copy:
 	default:
@@ -105,6 +108,28 @@ func OverlaySupported() bool {
 		}
 	}
 	return false
+}
+
+// probeOverlay mounts a small overlay in dir: overlayfs can be in the
+// kernel and still refuse the filesystem of the store (an overlay upper
+// directory on overlayfs, for one).
+func probeOverlay(dir string) error {
+	p, err := os.MkdirTemp(dir, "probe-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(p)
+	for _, d := range []string{"lower", "upper", "work", "merged"} {
+		if err := os.Mkdir(filepath.Join(p, d), 0o755); err != nil {
+			return err
+		}
+	}
+	m := Mount{Type: "overlay", Source: "overlay", Options: []string{"lowerdir=" + filepath.Join(p, "lower"),
+		"upperdir=" + filepath.Join(p, "upper"), "workdir=" + filepath.Join(p, "work")}}
+	if err := MountAt(m, filepath.Join(p, "merged")); err != nil {
+		return err
+	}
+	return Unmount(filepath.Join(p, "merged"))
 }
 
 // Driver returns the driver in use.
