@@ -14,6 +14,7 @@ import (
 	"github.com/petrel-edge/petrel/applets/client"
 	"github.com/petrel-edge/petrel/applets/cni"
 	"github.com/petrel-edge/petrel/applets/daemon"
+	"github.com/petrel-edge/petrel/applets/imagetool"
 	"github.com/petrel-edge/petrel/applets/lcr"
 	"github.com/petrel-edge/petrel/applets/shim"
 	"github.com/petrel-edge/petrel/applets/version"
@@ -40,6 +41,8 @@ func table() map[string]Applet {
 		"runtime": {Links: []string{"petrel-runtime"}, Summary: "OCI runtime with runc's command line (lcr)", Main: lcr.Main},
 		"shim":    {Links: []string{"petrel-shim"}, Summary: "per-container shim started by petreld", Main: shim.Main},
 		"version": {Summary: "print version, commit, Go version and platform", Main: version.Main},
+
+		"image-tool": {Summary: "debug tool for the image store: pull, images, load, save, import, export, rootfs, gc", Main: imagetool.Main},
 	}
 }
 
