@@ -69,11 +69,19 @@ func TestContainerd(t *testing.T) {
 		}
 	})
 
-	t.Run("detached, exec, kill", func(t *testing.T) {
+	t.Run("detached, pause, resume, exec, kill", func(t *testing.T) {
 		const id = "c-sleep"
 		c.must(t, c.runArgs("--detach", image, id, "sleep", "1000")...)
 		if st := c.taskStatus(t, id); st != "RUNNING" {
 			t.Errorf("task status after run --detach = %q, want RUNNING", st)
+		}
+		c.must(t, "task", "pause", id)
+		if st := c.taskStatus(t, id); st != "PAUSED" {
+			t.Errorf("task status after pause = %q, want PAUSED", st)
+		}
+		c.must(t, "task", "resume", id)
+		if st := c.taskStatus(t, id); st != "RUNNING" {
+			t.Errorf("task status after resume = %q, want RUNNING", st)
 		}
 		r := c.run(t, "task", "exec", "--exec-id", "e1", id, "sh", "-c", "echo from-exec; exit 4")
 		if r.code != 4 || r.stdout != "from-exec\n" {

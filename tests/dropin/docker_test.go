@@ -97,6 +97,40 @@ func TestDocker(t *testing.T) {
 		}
 	})
 
+	t.Run("terminal", func(t *testing.T) {
+		// The runtime hands the shim the pty master via --console-socket.
+		r := d.must(t, runArgs("--rm", "--tty", image, "tty")...)
+		if !strings.HasPrefix(r.stdout, "/dev/pts/") {
+			t.Errorf("tty in the container printed %q, want /dev/pts/N", r.stdout)
+		}
+	})
+
+	t.Run("pause, update, unpause", func(t *testing.T) {
+		id := strings.TrimSpace(d.must(t, runArgs("--detach", image, "sleep", "1000")...).stdout)
+		defer d.run(t, "rm", "--force", id)
+		d.must(t, "pause", id)
+		if st := strings.TrimSpace(d.must(t, "inspect", "--format", "{{.State.Status}}", id).stdout); st != "paused" {
+			t.Errorf("status after pause = %q, want paused", st)
+		}
+		d.must(t, "unpause", id)
+		// The shim passes new limits to the runtime's update command.
+		d.must(t, "update", "--memory", "64m", "--memory-swap", "64m", id)
+		limit := filepath.Join("/sys/fs/cgroup/memory", cgroup, id, "memory.limit_in_bytes")
+		if b, err := os.ReadFile(limit); err != nil {
+			if _, serr := os.Stat("/sys/fs/cgroup/memory"); serr == nil {
+				t.Errorf("memory limit after update: %v", err)
+			}
+		} else if got := strings.TrimSpace(string(b)); got != "67108864" {
+			t.Errorf("%s = %s after docker update --memory 64m, want 67108864", limit, got)
+		} else {
+			t.Logf("%s = %s", limit, got)
+		}
+		r := d.run(t, "exec", id, "echo", "alive")
+		if r.code != 0 || r.stdout != "alive\n" {
+			t.Errorf("exec after unpause: exit %d, stdout %q", r.code, r.stdout)
+		}
+	})
+
 	t.Run("detached, exec, stop", func(t *testing.T) {
 		id := strings.TrimSpace(d.must(t, runArgs("--detach", image, "sleep", "1000")...).stdout)
 		defer d.run(t, "rm", "--force", id)

@@ -107,6 +107,28 @@ func TestPodman(t *testing.T) {
 		}
 	})
 
+	t.Run("terminal", func(t *testing.T) {
+		// The runtime hands conmon the pty master via --console-socket.
+		r := p.must(t, p.runArgs("--rm", "--tty", image, "tty")...)
+		if !strings.HasPrefix(r.stdout, "/dev/pts/") {
+			t.Errorf("tty in the container printed %q, want /dev/pts/N", r.stdout)
+		}
+	})
+
+	t.Run("pause and unpause", func(t *testing.T) {
+		id := strings.TrimSpace(p.must(t, p.runArgs("--detach", image, "sleep", "1000")...).stdout)
+		defer p.run(t, "rm", "--force", "--time", "0", id)
+		p.must(t, "pause", id)
+		if st := strings.TrimSpace(p.must(t, "inspect", "--format", "{{.State.Status}}", id).stdout); st != "paused" {
+			t.Errorf("status after pause = %q, want paused", st)
+		}
+		p.must(t, "unpause", id)
+		if st := strings.TrimSpace(p.must(t, "inspect", "--format", "{{.State.Status}}", id).stdout); st != "running" {
+			t.Errorf("status after unpause = %q, want running", st)
+		}
+		p.must(t, "exec", id, "true")
+	})
+
 	t.Run("detached, exec, stop", func(t *testing.T) {
 		id := strings.TrimSpace(p.must(t, p.runArgs("--detach", image, "sleep", "1000")...).stdout)
 		defer p.run(t, "rm", "--force", "--time", "0", id)
