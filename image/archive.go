@@ -40,12 +40,19 @@ type dockerManifest struct {
 	Layers   []string `json:"Layers"`
 }
 
-// Load reads a docker-archive ("docker save") or an OCI image layout tar
-// from r, in one pass (r may be a pipe), and stores its images. Every
+// Load reads a docker-archive ("docker save") or an OCI image layout tar,
+// plain or compressed with gzip or zstd, from r in one pass (r may be a
+// pipe), and stores its images. Every
 // member is hashed as it is stored; OCI blobs must match their names.
 // Members no image uses are collected afterwards.
 func (s *Store) Load(ctx context.Context, r io.Reader, opt LoadOptions) ([]*Image, error) {
-	tr := tar.NewReader(r)
+	// docker load takes compressed archives too (docker save | gzip).
+	zr, _, err := unpack.Decompress(r)
+	if err != nil {
+		return nil, fmt.Errorf("load: %w", err)
+	}
+	defer zr.Close()
+	tr := tar.NewReader(zr)
 	files := map[string]digest.Digest{} // archive path -> stored blob
 	links := map[string]string{}
 	var dockerMan, ociIndex []byte
@@ -121,7 +128,6 @@ func (s *Store) Load(ctx context.Context, r io.Reader, opt LoadOptions) ([]*Imag
 		return "", false
 	}
 	var imgs []*Image
-	var err error
 	switch {
 	case dockerMan != nil:
 		imgs, err = s.loadDocker(ctx, dockerMan, resolve, opt)

@@ -121,7 +121,7 @@ func TestLoadDockerArchive(t *testing.T) {
 		member{name: "manifest.json", body: man},
 	)
 	s := openStore(t)
-	imgs, err := s.Load(context.Background(), bytes.NewReader(arch), LoadOptions{})
+	imgs, err := s.Load(context.Background(), bytes.NewReader(regtest.Gzip(arch)), LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -62,6 +62,10 @@ func New(root, driver string) (*Snapshotter, error) {
 			os.RemoveAll(filepath.Join(root, "tmp", e.Name()))
 		}
 	}
+	marker := filepath.Join(root, "driver")
+	if b, err := os.ReadFile(marker); err == nil && driver == "" {
+		driver = strings.TrimSpace(string(b)) // a store keeps the driver it was made with
+	}
 	switch driver {
 	case "":
 		driver = Copy
@@ -80,7 +84,6 @@ func New(root, driver string) (*Snapshotter, error) {
 		return nil, fmt.Errorf("snapshots: unknown driver %q (want overlay or copy)", driver)
 	}
 	// A store keeps its driver: layers of one driver are no use to the other.
-	marker := filepath.Join(root, "driver")
 	if b, err := os.ReadFile(marker); err == nil {
 		if have := strings.TrimSpace(string(b)); have != driver {
 			return nil, fmt.Errorf("snapshots in %s were made by the %s driver, not %s", root, have, driver)

@@ -118,6 +118,9 @@ func TestDriverIsKept(t *testing.T) {
 	if _, err := New(root, Copy); err != nil {
 		t.Fatal(err)
 	}
+	if s, err := New(root, ""); err != nil || s.Driver() != Copy {
+		t.Errorf("reopened with the default driver: %v", err)
+	}
 	if _, err := New(root, "zfs"); err == nil {
 		t.Error("unknown driver accepted")
 	}
