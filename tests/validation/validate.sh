@@ -155,8 +155,10 @@ umount_below() {
 # state directory, its temporary bundles, and the cgroups the suite names
 # (/cgrouptest and testdir/cgrouptest/container below the caller's cgroup).
 cleanup() {
-	local name=$1 tmp=$2 id mp
-	for id in $(ls -A "${state[$name]}" 2>/dev/null); do
+	local name=$1 tmp=$2 dir id
+	for dir in "${state[$name]}"/*; do
+		[ -e "$dir" ] || continue
+		id=${dir##*/}
 		"${wrapper[$name]}" kill "$id" KILL >/dev/null 2>&1 || true
 		"${wrapper[$name]}" delete --force "$id" >/dev/null 2>&1 || true
 		rm -rf "${state[$name]:?}/$id"
