@@ -222,6 +222,18 @@ func TestSharedLayers(t *testing.T) {
 	if len(layers) != 3 {
 		t.Errorf("%d unpacked layers, want 3 (base once)", len(layers))
 	}
+	u, err := s.DiskUsage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.LayerRefs[img1.Layers[0].ChainID] != 2 || u.LayerRefs[img1.Layers[1].ChainID] != 1 {
+		t.Errorf("layer references %v", u.LayerRefs)
+	}
+	for _, iu := range u.Images {
+		if iu.SharedSize == 0 || iu.SharedSize >= iu.Size {
+			t.Errorf("image %s: size %d shared %d", iu.ID.Short(), iu.Size, iu.SharedSize)
+		}
+	}
 	if _, err := s.Remove(reg.Host()+"/one", false); err != nil {
 		t.Fatal(err)
 	}

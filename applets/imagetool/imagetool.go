@@ -1,6 +1,6 @@
 // Package imagetool is the image-tool applet: a debug entry point to the
 // image package (pull, images, inspect, tag, rmi, load, save, import,
-// export, rootfs, mount, gc, login, logout) working on an image store
+// export, rootfs, mount, gc, df, login, logout) working on an image store
 // directly, without the daemon. The store is locked while it runs.
 package imagetool
 
@@ -66,6 +66,7 @@ func commands() map[string]command {
 		"rm":      {"rm KEY: remove a container rootfs (unmounted)", cmdRm},
 		"export":  {"export [-o FILE] KEY: tar of a container rootfs", cmdExport},
 		"gc":      {"gc: delete content no image or rootfs uses", cmdGC},
+		"df":      {"df: disk use of images, layers and container rootfs", cmdDF},
 		"login":   {"login -u USER [-p PASS | --password-stdin] REGISTRY", cmdLogin},
 		"logout":  {"logout REGISTRY", cmdLogout},
 	}
@@ -543,6 +544,32 @@ func cmdGC(ctx context.Context, e *env, args []string) error {
 	}
 	fmt.Fprintf(e.stdout, "deleted %d blobs (%s), %d layers\n", st.Blobs, humanSize(st.Bytes), st.Layers)
 	return nil
+}
+
+func cmdDF(ctx context.Context, e *env, args []string) error {
+	if _, err := parse("df", args, nil, 0, 0); err != nil {
+		return err
+	}
+	s, err := e.open()
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	u, err := s.DiskUsage()
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "IMAGE ID\tSIZE\tSHARED\tCONTAINERS")
+	for _, i := range u.Images {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", i.ID.Short(), humanSize(i.Size), humanSize(i.SharedSize), i.Containers)
+	}
+	for _, r := range u.Rootfs {
+		fmt.Fprintf(tw, "rootfs %s (%s)\t%s\t\t\n", r.Key, r.Image.Short(), humanSize(r.Size))
+	}
+	fmt.Fprintf(tw, "layers (each once)\t%s\t\t\n", humanSize(u.LayersSize))
+	fmt.Fprintf(tw, "blobs\t%s\t\t\n", humanSize(u.BlobsSize))
+	return tw.Flush()
 }
 
 func cmdLogin(ctx context.Context, e *env, args []string) error {

@@ -63,6 +63,9 @@ func TestCommands(t *testing.T) {
 	if _, err := tool(nil, "rmi", "hello:v1"); err == nil || !strings.Contains(err.Error(), "in use") {
 		t.Fatalf("rmi of an image in use: %v", err)
 	}
+	if out, err := tool(nil, "df"); err != nil || !strings.Contains(out, "rootfs c1") {
+		t.Fatalf("df: %q %v", out, err)
+	}
 	exp := filepath.Join(root, "c1.tar")
 	if _, err := tool(nil, "export", "-o", exp, "c1"); err != nil {
 		t.Fatal(err)
