@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
@@ -15,6 +16,7 @@ import (
 	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/containernetworking/plugins/pkg/utils/sysctl"
 	"github.com/petrel-edge/petrel/net/hostlocal"
+	"github.com/petrel-edge/petrel/net/nftables"
 	"github.com/vishvananda/netlink"
 )
 
@@ -118,16 +120,25 @@ func Add(args *skel.CmdArgs) (err error) {
 			}
 		}
 		if n.IPMasq {
+			backend, err := masqBackend(n)
+			if err != nil {
+				return err
+			}
 			defer func() {
 				if err != nil {
-					_ = teardownIPMasq(n.Name, args.ContainerID, bothFamilies)
+					_ = teardownMasq(n, args, bothFamilies)
 				}
 			}()
 			var ipns []*net.IPNet
 			for _, ipc := range result.IPs {
 				ipns = append(ipns, &ipc.Address)
 			}
-			if err := setupIPMasq(ipns, n.Name, args.ContainerID); err != nil {
+			if backend == "nftables" {
+				err = setupNFTMasq(ipns, n.Name, args.IfName, args.ContainerID)
+			} else {
+				err = setupIPMasq(ipns, n.Name, args.ContainerID)
+			}
+			if err != nil {
 				return err
 			}
 		}
@@ -238,9 +249,22 @@ func Del(args *skel.CmdArgs) error {
 		}
 	}
 	if n.IPMasq {
-		if err := teardownIPMasq(n.Name, args.ContainerID, masqFamilies(n, args)); err != nil {
+		if err := teardownMasq(n, args, masqFamilies(n, args)); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	return errors.Join(errs...)
+}
+
+// teardownMasq removes the attachment's masquerading with every backend
+// that is installed: the configuration may have named another one at ADD.
+func teardownMasq(n *NetConf, args *skel.CmdArgs, families []bool) error {
+	var errs []error
+	if _, err := exec.LookPath("iptables"); err == nil {
+		errs = append(errs, teardownIPMasq(n.Name, args.ContainerID, families))
+	}
+	if nftables.Available() {
+		errs = append(errs, teardownNFTMasq(n.Name, args.IfName, args.ContainerID, nil))
 	}
 	return errors.Join(errs...)
 }
@@ -419,12 +443,20 @@ func GC(args *skel.CmdArgs) error {
 		if err := json.Unmarshal(args.StdinData, &gc); err != nil {
 			return fmt.Errorf("parse valid attachments: %w", err)
 		}
-		valid := map[string]bool{}
+		valid, keep := map[string]bool{}, map[string]bool{}
 		for _, a := range gc.Valid {
 			valid[a.ContainerID] = true
+			keep[nftComment(n.Name, a.IfName, a.ContainerID)] = true
 		}
-		if err := gcIPMasq(n.Name, valid); err != nil {
-			errs = append(errs, err)
+		if _, err := exec.LookPath("iptables"); err == nil {
+			if err := gcIPMasq(n.Name, valid); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if nftables.Available() {
+			if err := teardownNFTMasq(n.Name, "", "", keep); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
 	return errors.Join(errs...)

@@ -21,10 +21,13 @@ type NetConf struct {
 	IsDefaultGW  bool   `json:"isDefaultGateway"`
 	ForceAddress bool   `json:"forceAddress"`
 	IPMasq       bool   `json:"ipMasq"`
-	MTU          int    `json:"mtu"`
-	HairpinMode  bool   `json:"hairpinMode"`
-	PromiscMode  bool   `json:"promiscMode"`
-	Vlan         int    `json:"vlan"`
+	// IPMasqBackend is "iptables" or "nftables"; unset, iptables is used
+	// where it is installed.
+	IPMasqBackend *string `json:"ipMasqBackend,omitempty"`
+	MTU           int     `json:"mtu"`
+	HairpinMode   bool    `json:"hairpinMode"`
+	PromiscMode   bool    `json:"promiscMode"`
+	Vlan          int     `json:"vlan"`
 	// PreserveDefaultVlan keeps VLAN 1 on a port that gets a VLAN tag.
 	PreserveDefaultVlan bool `json:"preserveDefaultVlan"`
 	// EnableDad keeps IPv6 duplicate address detection on the container's
@@ -66,6 +69,9 @@ func LoadNetConf(data []byte, cniArgs string) (*NetConf, string, error) {
 	}
 	if n.IsDefaultGW {
 		n.IsGW = true
+	}
+	if b := n.IPMasqBackend; b != nil && *b != "iptables" && *b != "nftables" {
+		return nil, "", fmt.Errorf("unknown ipmasq backend %q", *b)
 	}
 	if cniArgs != "" {
 		var e macEnvArgs

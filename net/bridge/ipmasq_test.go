@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/petrel-edge/petrel/net/iptables"
@@ -24,5 +25,17 @@ func TestCommentID(t *testing.T) {
 	}
 	if _, ok := commentID(f, `name: "other" id: `); ok {
 		t.Fatal("matched another network's rule")
+	}
+}
+
+func TestNFTCommentMatchesReference(t *testing.T) {
+	// knftables layout of the reference plugin: 16 hex digits of SHA-512 of
+	// the network, then of "ifname:containerID".
+	want := `d23676b4f2d9fe04-7883a6f9ce71eedb, net: mynet, if: eth0, id: ctr1`
+	if got := nftComment("mynet", "eth0", "ctr1"); got != want {
+		t.Fatalf("nftComment = %q, want %q", got, want)
+	}
+	if got := nftComment("n", "eth0", strings.Repeat("x", 200)); len(got) != 128 {
+		t.Fatalf("comment of %d characters, want it cut to 128", len(got))
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os/exec"
 	"sort"
 	"strconv"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"github.com/containernetworking/cni/pkg/version"
 	"github.com/containernetworking/plugins/pkg/utils/sysctl"
 	"github.com/petrel-edge/petrel/net/iptables"
+	"github.com/petrel-edge/petrel/net/nftables"
 	"github.com/vishvananda/netlink"
 )
 
@@ -63,6 +65,7 @@ type Conf struct {
 	containerID string
 	contIPv4    net.IPNet
 	contIPv6    net.IPNet
+	backend     string
 }
 
 // ParseConf parses the configuration and finds the container's addresses on
@@ -83,8 +86,20 @@ func ParseConf(data []byte, ifName string) (*Conf, *current.Result, error) {
 		}
 		result = r
 	}
-	if c.Backend != nil && *c.Backend != "iptables" {
-		return nil, nil, fmt.Errorf("unsupported backend %q: only iptables is built in", *c.Backend)
+	switch {
+	case c.Backend != nil && *c.Backend != "iptables" && *c.Backend != "nftables":
+		return nil, nil, fmt.Errorf("unrecognized backend %q", *c.Backend)
+	case c.Backend != nil:
+		c.backend = *c.Backend
+	default:
+		// iptables where it is installed, as the reference plugin does.
+		c.backend = "iptables"
+		if _, err := exec.LookPath("iptables"); err != nil && nftables.Available() {
+			c.backend = "nftables"
+		}
+	}
+	if c.backend == "nftables" && c.ExternalSetMarkChain != nil {
+		return nil, nil, errors.New("nftables backend was requested but configuration contains iptables-specific option externalSetMarkChain")
 	}
 	if c.SNAT == nil {
 		t := true
@@ -160,8 +175,12 @@ func Add(args *skel.CmdArgs) (err error) {
 			_ = unforward(c)
 		}
 	}()
+	fwd := forward
+	if c.backend == "nftables" {
+		fwd = forwardNFT
+	}
 	if c.contIPv4.IP != nil {
-		if err := forward(c, c.contIPv4); err != nil {
+		if err := fwd(c, c.contIPv4); err != nil {
 			return err
 		}
 		if *c.SNAT {
@@ -175,7 +194,7 @@ func Add(args *skel.CmdArgs) (err error) {
 		}
 	}
 	if c.contIPv6.IP != nil {
-		if err := forward(c, c.contIPv6); err != nil {
+		if err := fwd(c, c.contIPv6); err != nil {
 			return err
 		}
 	}
@@ -213,6 +232,12 @@ func Check(args *skel.CmdArgs) error {
 	c.containerID = args.ContainerID
 	for _, n := range []net.IPNet{c.contIPv4, c.contIPv6} {
 		if n.IP == nil {
+			continue
+		}
+		if c.backend == "nftables" {
+			if err := checkNFT(c, n); err != nil {
+				return err
+			}
 			continue
 		}
 		ipt, err := iptables.New(n.IP.To4() == nil)
@@ -441,21 +466,40 @@ func (c *chain) plan(b *iptables.Batch, snap *iptables.Snapshot) {
 	}
 }
 
+// unforward removes the container's forwarding with every backend that
+// is installed: the configuration may have named another one at ADD.
 func unforward(c *Conf) error {
+	var errs []error
+	if _, err := exec.LookPath("iptables"); err == nil || c.backend == "iptables" {
+		errs = append(errs, unforwardIPTables(c))
+	}
+	if nftables.Available() {
+		errs = append(errs, unforwardNFT(c.containerID, c.families()))
+	}
+	return errors.Join(errs...)
+}
+
+// families returns the address families ADD can have forwarded (false is
+// IPv4): those of prevResult's addresses, else both.
+func (c *Conf) families() []bool {
+	if c.PrevResult == nil {
+		return []bool{false, true}
+	}
+	var out []bool
+	if c.contIPv4.IP != nil {
+		out = append(out, false)
+	}
+	if c.contIPv6.IP != nil {
+		out = append(out, true)
+	}
+	return out
+}
+
+func unforwardIPTables(c *Conf) error {
 	var errs, missing []error
-	families := []bool{false, true}
-	if c.PrevResult != nil {
-		// ADD forwarded only the families prevResult has addresses of.
-		families = families[:0]
-		if c.contIPv4.IP != nil {
-			families = append(families, false)
-		}
-		if c.contIPv6.IP != nil {
-			families = append(families, true)
-		}
-		if len(families) == 0 {
-			return nil
-		}
+	families := c.families()
+	if len(families) == 0 {
+		return nil
 	}
 	for _, v6 := range families {
 		ipt, err := iptables.New(v6)
