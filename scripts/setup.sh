@@ -11,7 +11,7 @@ pkgs=(
 	# OCI runtimes and the runtime-tools validation suite (tests/validation)
 	runc crun busybox-static tar util-linux coreutils file
 	# networking tests
-	iptables iproute2 containernetworking-plugins
+	iptables iproute2 containernetworking-plugins nftables
 	# engines, image tools and a registry the benchmarks and compatibility tests use
 	containerd docker.io podman conmon skopeo umoci docker-registry
 	# cross-architecture runs, benchmarks, JSON in scripts
