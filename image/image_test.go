@@ -29,9 +29,14 @@ var amd64 = manifest.Platform{OS: "linux", Architecture: "amd64"}
 
 func openStore(t *testing.T) *Store {
 	t.Helper()
+	return openStoreDriver(t, "copy")
+}
+
+func openStoreDriver(t *testing.T, driver string) *Store {
+	t.Helper()
 	s, err := Open(Options{
 		Root:     t.TempDir(),
-		Driver:   "copy",
+		Driver:   driver,
 		Platform: &amd64,
 		Registry: registry.Config{Backoff: func(int) time.Duration { return time.Millisecond }},
 	})
@@ -315,7 +320,9 @@ func TestConcurrentDownloadsBounded(t *testing.T) {
 
 // TestHostilePulls: each bad image fails with a clear error and leaves the
 // store as it was, even after a good image was pulled first.
-func TestHostilePulls(t *testing.T) {
+func TestHostilePulls(t *testing.T) { testHostilePulls(t, "copy") }
+
+func testHostilePulls(t *testing.T, driver string) {
 	reg := regtest.New()
 	defer reg.Close()
 	good := regtest.MakeImage(amd64, nil, regtest.GzipLayer(baseTar))
@@ -369,7 +376,7 @@ func TestHostilePulls(t *testing.T) {
 		{"armonly", ErrPlatform, "linux/arm64/v8 only, not linux/amd64"},
 		{"absent", registry.ErrNotFound, "MANIFEST_UNKNOWN"},
 	}
-	s := openStore(t)
+	s := openStoreDriver(t, driver)
 	if _, err := s.Pull(context.Background(), reg.Host()+"/good", PullOptions{}); err != nil {
 		t.Fatal(err)
 	}
