@@ -123,8 +123,10 @@ func initContainer(sc *syncConn, cfg *initConfig, console *os.File) error {
 			return err
 		}
 	}
-	if err := finalizeRootfs(cfg); err != nil {
-		return err
+	if s.Root.Readonly {
+		if err := remount("/", unix.MS_RDONLY|unix.MS_BIND); err != nil {
+			return fmt.Errorf("read-only rootfs: %w", err)
+		}
 	}
 	if s.Hostname != "" {
 		if err := unix.Sethostname([]byte(s.Hostname)); err != nil {
@@ -141,6 +143,10 @@ func initContainer(sc *syncConn, cfg *initConfig, console *os.File) error {
 		if err := os.WriteFile(p, []byte(v), 0); err != nil {
 			return fmt.Errorf("sysctl %s=%s: %w", k, v, err)
 		}
+	}
+	// After the sysctls: /proc/sys is usually one of the read-only paths.
+	if err := maskPaths(s.Linux); err != nil {
+		return err
 	}
 	if err := applySched(cfg.Process, s.Linux); err != nil {
 		return err

@@ -489,16 +489,10 @@ func enterRootfs(cfg *initConfig) error {
 	return nil
 }
 
-// finalizeRootfs applies what must follow pivot_root: a read-only root,
-// masked and read-only paths.
-func finalizeRootfs(cfg *initConfig) error {
-	s := cfg.Spec
-	if s.Root.Readonly {
-		if err := remount("/", unix.MS_RDONLY|unix.MS_BIND); err != nil {
-			return fmt.Errorf("read-only rootfs: %w", err)
-		}
-	}
-	for _, p := range s.Linux.ReadonlyPaths {
+// maskPaths makes the read-only paths read-only and hides the masked ones,
+// once the process sees its own root.
+func maskPaths(l *specs.Linux) error {
+	for _, p := range l.ReadonlyPaths {
 		if err := mount(p, p, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 			if errors.Is(err, unix.ENOENT) {
 				continue
@@ -509,7 +503,7 @@ func finalizeRootfs(cfg *initConfig) error {
 			return fmt.Errorf("read-only path: %w", err)
 		}
 	}
-	for _, p := range s.Linux.MaskedPaths {
+	for _, p := range l.MaskedPaths {
 		err := mount("/dev/null", p, "", unix.MS_BIND, "")
 		if errors.Is(err, unix.ENOTDIR) {
 			err = mount("tmpfs", p, "tmpfs", unix.MS_RDONLY, "")

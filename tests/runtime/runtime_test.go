@@ -549,3 +549,17 @@ func TestSchedulerIOPriorityPersonality(t *testing.T) {
 		t.Errorf("unknown policy: exit %d, %q", code, errs)
 	}
 }
+
+// Docker sets namespaced sysctls under /proc/sys, which is also one of the
+// read-only paths: the sysctls must be written first.
+func TestSysctlUnderReadonlyProcSys(t *testing.T) {
+	r := newRT(t)
+	b := testenv.Bundle(t, func(s *specs.Spec) {
+		s.Process.Args = []string{"cat", "/proc/sys/net/ipv4/ip_unprivileged_port_start"}
+		s.Linux.Sysctl = map[string]string{"net.ipv4.ip_unprivileged_port_start": "0"}
+	})
+	out, errs, code := r.run("run", "--bundle", b, uniqueID(t))
+	if code != 0 || strings.TrimSpace(out) != "0" {
+		t.Fatalf("exit %d, output %q, stderr %q", code, out, errs)
+	}
+}
