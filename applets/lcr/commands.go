@@ -107,7 +107,7 @@ func cmdRun(g *globals, args []string) error {
 	// Forward signals to the container from now on.
 	sigc := make(chan os.Signal, 16)
 	if !detach {
-		signal.Notify(sigc)
+		signal.Notify(sigc, forwardedSignals...)
 		defer signal.Stop(sigc)
 	}
 	c, err := container.Create(opts)
@@ -138,14 +138,7 @@ func cmdRun(g *globals, args []string) error {
 		for {
 			select {
 			case s := <-sigc:
-				sig := s.(unix.Signal)
-				switch sig {
-				case unix.SIGCHLD, unix.SIGURG, unix.SIGPIPE:
-					continue
-				case unix.SIGWINCH:
-					continue // handled by the console proxy
-				}
-				unix.Kill(c.Pid, sig)
+				unix.Kill(c.Pid, s.(unix.Signal))
 			case <-done:
 				return
 			}
@@ -171,6 +164,15 @@ func cmdRun(g *globals, args []string) error {
 }
 
 // stateJSON is runc's state output.
+// forwardedSignals are passed on to the container by run and exec in the
+// foreground. Not SIGCHLD, SIGPIPE, SIGWINCH (the console proxy's) nor
+// SIGURG (the Go scheduler's preemption signal, frequent).
+var forwardedSignals = []os.Signal{
+	unix.SIGHUP, unix.SIGINT, unix.SIGQUIT, unix.SIGTERM, unix.SIGUSR1, unix.SIGUSR2,
+	unix.SIGALRM, unix.SIGCONT, unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU, unix.SIGVTALRM,
+	unix.SIGPROF, unix.SIGIO, unix.SIGPWR, unix.SIGSYS, unix.SIGTRAP, unix.SIGXCPU, unix.SIGXFSZ,
+}
+
 type stateJSON struct {
 	specs.State
 	Rootfs  string    `json:"rootfs"`
@@ -423,7 +425,7 @@ func cmdExec(g *globals, args []string) error {
 	}
 	sigc := make(chan os.Signal, 16)
 	if !detach {
-		signal.Notify(sigc)
+		signal.Notify(sigc, forwardedSignals...)
 		defer signal.Stop(sigc)
 	}
 	proc, err := c.Exec(opts)
@@ -450,9 +452,7 @@ func cmdExec(g *globals, args []string) error {
 		for {
 			select {
 			case s := <-sigc:
-				if sig := s.(unix.Signal); sig != unix.SIGCHLD && sig != unix.SIGURG && sig != unix.SIGWINCH && sig != unix.SIGPIPE {
-					proc.Signal(sig)
-				}
+				proc.Signal(s.(unix.Signal))
 			case <-done:
 				return
 			}
