@@ -1,0 +1,210 @@
+//go:build integration
+
+package engine
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/petrel-edge/petrel/tests/internal/testenv"
+)
+
+// daemon is a private petreld and the client pointed at it.
+type daemon struct {
+	t      *testing.T
+	bin    string
+	dir    string // short: holds root, state and the socket
+	root   string
+	state  string
+	sock   string
+	rootfs string
+	cmd    *exec.Cmd
+	log    *os.File
+}
+
+// startDaemon runs petreld on fresh directories. The directory is made
+// with a short name: unix socket paths are limited to 107 bytes.
+func startDaemon(t *testing.T) *daemon {
+	t.Helper()
+	testenv.RequireRoot(t)
+	dir, err := os.MkdirTemp("", "pe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &daemon{t: t, bin: testenv.Binary(t), dir: dir, root: filepath.Join(dir, "r"), state: filepath.Join(dir, "s"),
+		sock: filepath.Join(dir, "p.sock"), rootfs: filepath.Join(dir, "rootfs")}
+	testenv.BusyboxRootfs(t, d.rootfs)
+	t.Cleanup(d.cleanup)
+	d.start()
+	return d
+}
+
+func (d *daemon) start() {
+	d.t.Helper()
+	log, err := os.OpenFile(filepath.Join(d.dir, "petreld.log"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	d.log = log
+	d.cmd = exec.Command(d.bin, "daemon", "--config-file", d.config(""), "--graph", d.root, "--state", d.state, "-H", "unix://"+d.sock)
+	d.cmd.Stdout, d.cmd.Stderr = log, log
+	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := d.cmd.Start(); err != nil {
+		d.t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { d.cmd.Wait(); close(exited) }()
+	// Ready once /_ping answers.
+	for {
+		if d.ping() {
+			return
+		}
+		select {
+		case <-exited:
+			data, _ := os.ReadFile(log.Name())
+			d.t.Fatalf("petreld exited at start: %s", data)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// config writes a daemon.json and returns its path.
+func (d *daemon) config(content string) string {
+	if content == "" {
+		content = "{}"
+	}
+	p := filepath.Join(d.dir, "daemon.json")
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		d.t.Fatal(err)
+	}
+	return p
+}
+
+func (d *daemon) httpClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var dl net.Dialer
+		return dl.DialContext(ctx, "unix", d.sock)
+	}}}
+}
+
+func (d *daemon) ping() bool {
+	resp, err := d.httpClient().Get("http://petrel/_ping")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == 200
+}
+
+// kill9 kills the daemon with SIGKILL, as a crash would.
+func (d *daemon) kill9() {
+	d.t.Helper()
+	d.cmd.Process.Signal(syscall.SIGKILL)
+	for d.cmd.ProcessState == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
+	d.log.Close()
+}
+
+func (d *daemon) cleanup() {
+	// Remove every container, then stop the daemon.
+	if d.cmd != nil && d.cmd.ProcessState == nil {
+		if ids, _, _ := d.petrel("ps", "-aq", "--no-trunc"); ids != "" {
+			d.petrel(append([]string{"rm", "-f"}, strings.Fields(ids)...)...)
+		}
+		d.cmd.Process.Signal(syscall.SIGTERM)
+		for i := 0; i < 500 && d.cmd.ProcessState == nil; i++ {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if d.cmd.ProcessState == nil {
+			d.cmd.Process.Kill()
+		}
+	}
+	if d.t.Failed() {
+		data, _ := os.ReadFile(filepath.Join(d.dir, "petreld.log"))
+		d.t.Logf("petreld log:\n%s", data)
+	}
+	os.RemoveAll(d.dir)
+}
+
+// petrel runs the client and returns stdout, stderr and the exit code.
+func (d *daemon) petrel(args ...string) (string, string, int) {
+	return d.petrelIn("", args...)
+}
+
+func (d *daemon) petrelIn(stdin string, args ...string) (string, string, int) {
+	d.t.Helper()
+	cmd := exec.Command(d.bin, append([]string{"-H", "unix://" + d.sock}, args...)...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	cmd.Stdin = strings.NewReader(stdin)
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		d.t.Fatalf("petrel %v: %v", args, err)
+	}
+	return out.String(), errb.String(), code
+}
+
+// must runs the client and fails the test unless it exits 0.
+func (d *daemon) must(args ...string) string {
+	d.t.Helper()
+	out, errs, code := d.petrel(args...)
+	if code != 0 {
+		d.t.Fatalf("petrel %s: exit %d: %s%s", strings.Join(args, " "), code, out, errs)
+	}
+	return strings.TrimSpace(out)
+}
+
+// runArgs prefixes run with the busybox rootfs.
+func (d *daemon) runArgs(args ...string) []string {
+	return append([]string{"run", "--external-rootfs", d.rootfs}, args...)
+}
+
+// inspect returns one field through inspect --format.
+func (d *daemon) inspect(ref, field string) string {
+	d.t.Helper()
+	return d.must("inspect", "--format", "{{"+field+"}}", ref)
+}
+
+// waitFor polls cond until it holds; the test's own timeout bounds it.
+func (d *daemon) waitFor(what string, cond func() bool) {
+	d.t.Helper()
+	for !cond() {
+		if dl, ok := d.t.Deadline(); ok && time.Until(dl) < 10*time.Second {
+			d.t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// pss returns the proportional set size of pid in kB.
+func pss(pid int) (int, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "Pss:" {
+			return strconv.Atoi(f[1])
+		}
+	}
+	return 0, errors.New("no Pss line")
+}
+
+func execCommand(name string, args ...string) *exec.Cmd { return exec.Command(name, args...) }
