@@ -295,18 +295,23 @@ func (p *puller) layers(ctx context.Context, layers []Layer) (size int64, create
 			dl.err = err
 		}()
 	}
-	defer wg.Wait()
+	// stop ends the downloads; only then is staged complete.
+	stop := func(err error) (int64, []digest.Digest, []digest.Digest, error) {
+		cancel()
+		wg.Wait()
+		stagedMu.Lock()
+		defer stagedMu.Unlock()
+		return size, created, staged, err
+	}
 	for i := first; i < len(layers); i++ {
 		l := layers[i]
 		select {
 		case <-dls[i].done:
 		case <-ctx.Done():
-			return size, created, staged, ctx.Err()
+			return stop(ctx.Err())
 		}
 		if err := dls[i].err; err != nil {
-			cancel()
-			wg.Wait()
-			return size, created, staged, fmt.Errorf("layer %s: %w", l.Digest.Short(), err)
+			return stop(fmt.Errorf("layer %s: %w", l.Digest.Short(), err))
 		}
 		var parent digest.Digest
 		if i > 0 {
@@ -314,9 +319,7 @@ func (p *puller) layers(ctx context.Context, layers []Layer) (size int64, create
 		}
 		n, made, err := p.unpack(l, parent)
 		if err != nil {
-			cancel()
-			wg.Wait()
-			return size, created, staged, fmt.Errorf("layer %s: %w", l.Digest.Short(), err)
+			return stop(fmt.Errorf("layer %s: %w", l.Digest.Short(), err))
 		}
 		if made {
 			created = append(created, l.ChainID)
@@ -324,8 +327,7 @@ func (p *puller) layers(ctx context.Context, layers []Layer) (size int64, create
 		size += n
 		p.report(l.Digest, StatusComplete, 0, 0)
 	}
-	wg.Wait()
-	return size, created, staged, nil
+	return stop(nil)
 }
 
 // fetch downloads one layer blob into the content store; fetched says
