@@ -34,6 +34,11 @@ func Comment(network, containerID string) string {
 }
 
 func setupIPMasq(ipns []*net.IPNet, network, containerID string) error {
+	unlock, err := iptables.Lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	chain, comment := ChainName(network, containerID), Comment(network, containerID)
 	for _, v6 := range []bool{false, true} {
 		var fam []*net.IPNet
@@ -95,6 +100,11 @@ func setupIPMasq(ipns []*net.IPNet, network, containerID string) error {
 // address families given (false for IPv4, true for IPv6); what is already
 // gone is skipped.
 func teardownIPMasq(network, containerID string, families []bool) error {
+	unlock, err := iptables.Lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	var errs []error
 	for _, v6 := range families {
 		ipt, err := iptables.New(v6)
@@ -129,6 +139,11 @@ func removeChain(b *iptables.Batch, snap *iptables.Snapshot, chain string) {
 // gcIPMasq removes the masquerading of containers of network that are not
 // in valid (container IDs).
 func gcIPMasq(network string, valid map[string]bool) error {
+	unlock, err := iptables.Lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	prefix := "name: " + strconv.Quote(network) + " id: "
 	var errs []error
 	for _, v6 := range []bool{false, true} {

@@ -102,18 +102,17 @@ func (t *IPTables) Delete(table, chain string, rule ...string) error {
 
 // ChainExists reports whether table has the chain.
 func (t *IPTables) ChainExists(table, chain string) (bool, error) {
-	_, err := t.run("-t", table, "-S", chain, "1")
-	if err == nil {
+	if _, err := t.run("-t", table, "-S", chain, "1"); err == nil {
 		return true, nil
 	}
-	if errors.Is(err, ErrNotExist) {
-		return false, nil
+	// iptables-nft 1.8.9 calls a missing chain "incompatible", and a
+	// listing can fail while another program changes the table: read the
+	// whole table to be sure.
+	snap, err := t.Snapshot(table)
+	if err != nil {
+		return false, err
 	}
-	var ee *exec.ExitError
-	if errors.As(err, &ee) && ee.ExitCode() == 1 {
-		return false, nil
-	}
-	return false, err
+	return snap.HasChain(chain), nil
 }
 
 // EnsureChain creates the chain if it does not exist.

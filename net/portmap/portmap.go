@@ -274,6 +274,11 @@ func GC(args *skel.CmdArgs) error {
 		valid[a.ContainerID] = true
 	}
 	prefix := "dnat name: " + strconv.Quote(c.Name) + " id: "
+	unlock, err := iptables.Lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	var errs []error
 	for _, v6 := range []bool{false, true} {
 		ipt, err := iptables.New(v6)
@@ -325,6 +330,7 @@ func routableHostIF(ip net.IP) string {
 type chain struct {
 	table        string
 	name         string
+	shared       bool // used by every container: created, never declared (which would empty it)
 	entryChains  []string
 	entryRules   [][]string
 	rules        [][]string
@@ -396,6 +402,11 @@ func forward(c *Conf, contNet net.IPNet) error {
 	if err != nil {
 		return fmt.Errorf("failed to open iptables: %w", err)
 	}
+	unlock, err := iptables.Lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	snap, err := ipt.Snapshot("nat")
 	if err != nil {
 		return err
@@ -404,14 +415,14 @@ func forward(c *Conf, contNet net.IPNet) error {
 	if *c.SNAT && c.ExternalSetMarkChain == nil {
 		mark := markDef(*c.MarkMasqBit)
 		chains = append(chains,
-			&chain{table: "nat", name: setMarkChain, rules: [][]string{{
+			&chain{table: "nat", name: setMarkChain, shared: true, rules: [][]string{{
 				"-m", "comment", "--comment", "CNI portfwd masquerade mark", "-j", "MARK", "--set-xmark", mark}}},
-			&chain{table: "nat", name: masqChain, entryChains: []string{"POSTROUTING"}, prependEntry: true,
+			&chain{table: "nat", name: masqChain, shared: true, entryChains: []string{"POSTROUTING"}, prependEntry: true,
 				entryRules: [][]string{{"-m", "comment", "--comment", "CNI portfwd requiring masquerade"}},
 				rules:      [][]string{{"-m", "mark", "--mark", mark, "-j", "MASQUERADE"}}})
 	}
 	chains = append(chains,
-		&chain{table: "nat", name: topDNATChain, entryChains: []string{"PREROUTING", "OUTPUT"},
+		&chain{table: "nat", name: topDNATChain, shared: true, entryChains: []string{"PREROUTING", "OUTPUT"},
 			entryRules: [][]string{{"-m", "addrtype", "--dst-type", "LOCAL"}}},
 		dnatChain(c, contNet))
 	b := iptables.NewBatch("nat")
@@ -424,6 +435,11 @@ func forward(c *Conf, contNet net.IPNet) error {
 			}
 			continue
 		}
+		if ch.shared && !snap.HasChain(ch.name) {
+			if err := ipt.CreateChain(ch.table, ch.name); err != nil {
+				return err
+			}
+		}
 		ch.plan(b, snap)
 	}
 	if err := ipt.Apply(b); err != nil {
@@ -435,7 +451,7 @@ func forward(c *Conf, contNet net.IPNet) error {
 // plan adds to b what the chain lacks in snap: the chain with its rules if
 // it is missing or empty, and the jumps from entry chains that have none.
 func (c *chain) plan(b *iptables.Batch, snap *iptables.Snapshot) {
-	if !snap.HasChain(c.name) {
+	if !c.shared && !snap.HasChain(c.name) {
 		b.NewChain(c.name)
 	}
 	if len(snap.Rules(c.name)) == 0 {
@@ -496,6 +512,11 @@ func (c *Conf) families() []bool {
 }
 
 func unforwardIPTables(c *Conf) error {
+	unlock, err := iptables.Lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	var errs, missing []error
 	families := c.families()
 	if len(families) == 0 {

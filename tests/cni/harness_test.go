@@ -257,6 +257,11 @@ func sh(t *testing.T, name string, args ...string) string {
 	return string(out)
 }
 
+// execQuiet runs a command and returns only whether it failed.
+func execQuiet(name string, args ...string) error {
+	return exec.Command(name, args...).Run()
+}
+
 // inNS runs a command in the network namespace at path.
 func inNS(t *testing.T, path string, args ...string) string {
 	t.Helper()
