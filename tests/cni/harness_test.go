@@ -194,6 +194,8 @@ func netns(t *testing.T, name string) string {
 type call struct {
 	dir, plugin, command, id, netns, ifname, args string
 	conf                                          []byte
+	// path is CNI_PATH when set, else dir.
+	path string
 }
 
 // run executes the plugin as a CNI runtime does and returns its stdout; a
@@ -207,6 +209,9 @@ func (c call) run() ([]byte, error) {
 		"CNI_NETNS=" + c.netns,
 		"CNI_IFNAME=" + c.ifname,
 		"CNI_PATH=" + c.dir,
+	}
+	if c.path != "" {
+		cmd.Env[len(cmd.Env)-1] = "CNI_PATH=" + c.path
 	}
 	if c.args != "" {
 		cmd.Env = append(cmd.Env, "CNI_ARGS="+c.args)
