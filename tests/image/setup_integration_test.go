@@ -71,6 +71,27 @@ func freePort(t *testing.T) int {
 // with user set it requires basic auth from an htpasswd file.
 func startRegistry(t *testing.T, user, pass string) *testRegistry {
 	t.Helper()
+	var auth string
+	if user != "" {
+		hash, err := bcrypt.GenerateFromPassword([]byte(pass), bcrypt.MinCost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		htpasswd := filepath.Join(t.TempDir(), "htpasswd")
+		if err := os.WriteFile(htpasswd, []byte(user+":"+string(hash)+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		auth = fmt.Sprintf("htpasswd:\n    realm: petrel-test\n    path: %s\n", htpasswd)
+	}
+	r := startRegistryWithAuth(t, auth)
+	r.user, r.pass = user, pass
+	return r
+}
+
+// startRegistryWithAuth runs docker-registry with auth, the YAML under the
+// config's auth: key ("" for none).
+func startRegistryWithAuth(t *testing.T, auth string) *testRegistry {
+	t.Helper()
 	dir := t.TempDir()
 	port := freePort(t)
 	cfg := fmt.Sprintf(`version: 0.1
@@ -84,16 +105,8 @@ storage:
 http:
   addr: 127.0.0.1:%d
 `, filepath.Join(dir, "data"), port)
-	if user != "" {
-		hash, err := bcrypt.GenerateFromPassword([]byte(pass), bcrypt.MinCost)
-		if err != nil {
-			t.Fatal(err)
-		}
-		htpasswd := filepath.Join(dir, "htpasswd")
-		if err := os.WriteFile(htpasswd, []byte(user+":"+string(hash)+"\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		cfg += fmt.Sprintf("auth:\n  htpasswd:\n    realm: petrel-test\n    path: %s\n", htpasswd)
+	if auth != "" {
+		cfg += "auth:\n  " + auth
 	}
 	cfgPath := filepath.Join(dir, "config.yml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
@@ -112,7 +125,7 @@ http:
 			t.Logf("docker-registry log:\n%s", logs.String())
 		}
 	})
-	r := &testRegistry{host: fmt.Sprintf("127.0.0.1:%d", port), user: user, pass: pass}
+	r := &testRegistry{host: fmt.Sprintf("127.0.0.1:%d", port)}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		resp, err := http.Get("http://" + r.host + "/v2/")
