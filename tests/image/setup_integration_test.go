@@ -92,7 +92,13 @@ func startRegistry(t *testing.T, user, pass string) *testRegistry {
 // config's auth: key ("" for none).
 func startRegistryWithAuth(t *testing.T, auth string) *testRegistry {
 	t.Helper()
-	dir := t.TempDir()
+	return startRegistryConfig(t, t.TempDir(), auth, "")
+}
+
+// startRegistryConfig runs docker-registry storing in dir, with auth (YAML
+// under auth:) and extra top-level YAML.
+func startRegistryConfig(t *testing.T, dir, auth, extra string) *testRegistry {
+	t.Helper()
 	port := freePort(t)
 	cfg := fmt.Sprintf(`version: 0.1
 log:
@@ -108,6 +114,7 @@ http:
 	if auth != "" {
 		cfg += "auth:\n  " + auth
 	}
+	cfg += extra
 	cfgPath := filepath.Join(dir, "config.yml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
