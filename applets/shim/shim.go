@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strings"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/petrel-edge/petrel/core/shim"
 )
@@ -15,6 +18,8 @@ import (
 // Main runs petrel-shim with the arguments after its name. fd 3, when
 // open, receives the readiness line.
 func Main(args []string) int {
+	// A shim never writes a heap profile: no allocation sampling.
+	runtime.MemProfileRate = 0
 	if err := run(args, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "petrel-shim:", err)
 		return 1
@@ -57,10 +62,11 @@ func run(args []string, stderr io.Writer) error {
 		}
 	}
 	o.RuntimeArgs = rargs
-	if ready := os.NewFile(3, "ready"); ready != nil {
-		if _, err := ready.Stat(); err == nil {
-			o.Ready = ready
-		}
+	// fd 3 is the readiness pipe when petreld started us; check before
+	// wrapping it, or the wrapper's finalizer could close a later file.
+	if _, err := unix.FcntlInt(3, unix.F_GETFD, 0); err == nil {
+		o.Ready = os.NewFile(3, "ready")
 	}
+	shim.Tune()
 	return shim.Serve(o)
 }

@@ -318,7 +318,7 @@ func (e *Engine) start(c *Container) (err error) {
 		conn, br, err := cl.Attach(e.ctx, p.req)
 		p.ready <- attachResult{conn: conn, br: br, err: err}
 	}
-	waiter, err := startWait(e.ctx, cl)
+	waiter, err := cl.StartWait(e.ctx)
 	if err != nil {
 		return fail(err)
 	}
@@ -338,28 +338,6 @@ func (e *Engine) start(c *Container) (err error) {
 	e.wg.Add(1)
 	go e.monitor(c, waiter)
 	return nil
-}
-
-// startWait sends the shim a wait request now (so that no exit is
-// missed) and returns a function that blocks for its answer.
-func startWait(ctx context.Context, cl *shim.Client) (func() (shim.Response, error), error) {
-	type result struct {
-		r   shim.Response
-		err error
-	}
-	ch := make(chan result, 1)
-	sent := make(chan error, 1)
-	go func() {
-		r, err := cl.CallNotify(ctx, shim.Request{Op: shim.OpWait}, sent)
-		ch <- result{r, err}
-	}()
-	if err := <-sent; err != nil {
-		return nil, err
-	}
-	return func() (shim.Response, error) {
-		res := <-ch
-		return res.r, res.err
-	}, nil
 }
 
 // monitor waits for the container's exit and records it.
@@ -383,7 +361,7 @@ func (e *Engine) monitor(c *Container, waiter func() (shim.Response, error)) {
 		c.mu.Lock()
 		cl := c.shim
 		c.mu.Unlock()
-		if w, werr := startWait(e.ctx, cl); werr == nil {
+		if w, werr := cl.StartWait(e.ctx); werr == nil {
 			waiter = w
 			continue
 		}

@@ -34,7 +34,7 @@ func (e *Engine) restore(c *Container) {
 			}
 			c.save()
 		}
-		waiter, werr := startWait(e.ctx, cl)
+		waiter, werr := cl.StartWait(e.ctx)
 		if werr == nil {
 			c.mu.Unlock()
 			e.logf("container %s: re-attached to its shim", c.rec.ID)

@@ -85,6 +85,28 @@ func (c *Client) CallNotify(ctx context.Context, req Request, sent chan<- error)
 	return resp, nil
 }
 
+// StartWait sends a wait request now, so that no exit after this call
+// is missed, and returns a function that blocks for its answer.
+func (c *Client) StartWait(ctx context.Context) (func() (Response, error), error) {
+	type result struct {
+		r   Response
+		err error
+	}
+	ch := make(chan result, 1)
+	sent := make(chan error, 1)
+	go func() {
+		r, err := c.CallNotify(ctx, Request{Op: OpWait}, sent)
+		ch <- result{r, err}
+	}()
+	if err := <-sent; err != nil {
+		return nil, err
+	}
+	return func() (Response, error) {
+		res := <-ch
+		return res.r, res.err
+	}, nil
+}
+
 // Attach opens an attach stream; the caller reads output from the
 // returned reader and writes stdin to the connection.
 func (c *Client) Attach(ctx context.Context, req Request) (net.Conn, *bufio.Reader, error) {

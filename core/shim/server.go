@@ -62,21 +62,31 @@ type server struct {
 	stdinW    *os.File // the container's stdin (pipe or pty master)
 	master    *os.File
 	started   bool
+	paused    bool
 	exit      *Exit
 	exited    chan struct{}
 	output    sync.WaitGroup
 	waiting   atomic.Int32 // wait requests not yet answered
 }
 
-// Serve runs the shim: creates the container, reports on opts.Ready,
+// Serve runs the shim (call Tune first in a shim process): creates the container, reports on opts.Ready,
 // serves the socket, and returns once the container's exit is recorded
 // and its runtime state deleted.
 func Serve(opts Options) error {
-	runtime.GOMAXPROCS(2)
+	return serve(opts, newRuntime(opts.Runtime, opts.RuntimeArgs, opts.RuntimeRoot, opts.ID, opts.Bundle))
+}
+
+// Tune sets the process-wide runtime knobs of a shim process: one P, a
+// low GC target, no SIGHUP/SIGINT/SIGPIPE deaths, no leaked descriptors.
+func Tune() {
+	runtime.GOMAXPROCS(1)
 	debug.SetGCPercent(20)
 	signal.Ignore(unix.SIGHUP, unix.SIGPIPE, unix.SIGINT)
 	CloseExecFrom(3)
-	s := &server{opts: opts, attachers: map[*attacher]struct{}{}, exited: make(chan struct{})}
+}
+
+func serve(opts Options, rt ociRuntime) error {
+	s := &server{opts: opts, rt: rt, attachers: map[*attacher]struct{}{}, exited: make(chan struct{})}
 	l, err := s.setup()
 	if err != nil {
 		s.ready(Response{Error: err.Error()})
@@ -163,7 +173,6 @@ func (s *server) setup() (*net.UnixListener, error) {
 			os.Remove(o.Socket)
 		}
 	}()
-	s.rt = newRuntime(o.Runtime, o.RuntimeArgs, o.RuntimeRoot, o.ID, o.Bundle)
 	var io stdio
 	var closeAfter []*os.File
 	defer func() {
@@ -275,7 +284,7 @@ func (s *server) pump(r *os.File, stream string, num byte) {
 	go func() {
 		defer s.output.Done()
 		defer r.Close()
-		buf := make([]byte, 32*1024)
+		buf := make([]byte, 8*1024)
 		frame := make([]byte, 8+len(buf))
 		for {
 			n, err := r.Read(buf)
@@ -367,16 +376,15 @@ func (s *server) handle(c net.Conn) {
 		resp = s.state()
 	case OpStart:
 		resp.Error = errString(s.start())
+		defer debug.FreeOSMemory() // the set-up garbage is gone for good
 	case OpKill:
 		if s.isExited() {
 			resp.Error = "container is not running"
 			break
 		}
 		resp.Error = errString(s.rt.kill(unix.Signal(req.Signal), req.All))
-	case OpPause:
-		resp.Error = errString(s.rt.pause())
-	case OpResume:
-		resp.Error = errString(s.rt.resume())
+	case OpPause, OpResume:
+		resp.Error = errString(s.freeze(req.Op == OpPause))
 	case OpResize:
 		resp.Error = errString(s.resize(req.Height, req.Width))
 	default:
@@ -417,7 +425,7 @@ func (s *server) state() Response {
 		r.Status = container.Created
 	default:
 		r.Status = container.Running
-		if c, err := container.Load(s.opts.RuntimeRoot, s.opts.ID); err == nil && c.Status() == container.Paused {
+		if s.paused {
 			r.Status = container.Paused
 		}
 	}
@@ -436,6 +444,21 @@ func (s *server) start() error {
 		s.startConsole()
 	}
 	return s.rt.start()
+}
+
+func (s *server) freeze(pause bool) error {
+	var err error
+	if pause {
+		err = s.rt.pause()
+	} else {
+		err = s.rt.resume()
+	}
+	if err == nil {
+		s.mu.Lock()
+		s.paused = pause
+		s.mu.Unlock()
+	}
+	return err
 }
 
 func (s *server) resize(h, w uint16) error {

@@ -1,0 +1,206 @@
+package shim
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/petrel-edge/petrel/core/jsonlog"
+)
+
+// fakeRuntime stands in for a container: start runs script on the stdio
+// the shim made, wait returns its exit code, kill ends it with 128+sig.
+type fakeRuntime struct {
+	in, out, errw *os.File
+	script        func(f *fakeRuntime) int
+	exit          chan int
+	deleted       bool
+}
+
+func dup(f *os.File) *os.File {
+	if f == nil {
+		return nil
+	}
+	fd, err := unix.Dup(int(f.Fd()))
+	if err != nil {
+		panic(err)
+	}
+	return os.NewFile(uintptr(fd), f.Name())
+}
+
+func (r *fakeRuntime) create(io stdio) (int, error) {
+	// The shim closes its copies once create returns, as a real
+	// runtime's init would hold its own.
+	r.in, r.out, r.errw = dup(io.in), dup(io.out), dup(io.err)
+	r.exit = make(chan int, 2)
+	return 4242, nil
+}
+
+func (r *fakeRuntime) start() error {
+	go func() {
+		code := r.script(r)
+		r.out.Close()
+		r.errw.Close()
+		r.exit <- code
+	}()
+	return nil
+}
+
+func (r *fakeRuntime) wait() (int, error)                   { return <-r.exit, nil }
+func (r *fakeRuntime) kill(sig unix.Signal, all bool) error { r.exit <- 128 + int(sig); return nil }
+func (r *fakeRuntime) pause() error                         { return nil }
+func (r *fakeRuntime) resume() error                        { return nil }
+func (r *fakeRuntime) delete() error                        { r.deleted = true; return nil }
+
+// demuxFrames splits an attach stream into stdout and stderr.
+func demuxFrames(t *testing.T, r io.Reader) (string, string) {
+	var out, errb bytes.Buffer
+	var hdr [8]byte
+	for {
+		if _, err := io.ReadFull(r, hdr[:]); err != nil {
+			return out.String(), errb.String()
+		}
+		w := &out
+		if hdr[0] == StreamStderr {
+			w = &errb
+		} else if hdr[0] != StreamStdout {
+			t.Fatalf("bad stream byte %d", hdr[0])
+		}
+		if _, err := io.CopyN(w, r, int64(binary.BigEndian.Uint32(hdr[4:]))); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestShimLifecycle(t *testing.T) {
+	tests := []struct {
+		name       string
+		script     func(f *fakeRuntime) int
+		kill       bool
+		stdin      string
+		wantOut    string
+		wantErr    string
+		wantCode   int
+		wantLogged int
+	}{
+		{"echo stdin and exit", func(f *fakeRuntime) int {
+			f.out.WriteString("hello\n")
+			f.errw.WriteString("oops\n")
+			line, _ := bufio.NewReader(f.in).ReadString('\n')
+			f.out.WriteString("got " + line)
+			return 3
+		}, false, "ping\n", "hello\ngot ping\n", "oops\n", 3, 3},
+		{"killed", func(f *fakeRuntime) int {
+			f.out.WriteString("running\n")
+			io.Copy(io.Discard, f.in) // until the shim closes stdin
+			return 0
+		}, true, "", "running\n", "", 137, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			readyR, readyW, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			opts := Options{
+				ID: "c1", Bundle: dir, RuntimeRoot: dir, Socket: filepath.Join(dir, "s.sock"),
+				ExitFile: filepath.Join(dir, "exit.json"), LogFile: filepath.Join(dir, "c1-json.log"),
+				LogMaxFile: 1, Stdin: true, StdinOnce: true, Ready: readyW,
+			}
+			rt := &fakeRuntime{script: tc.script}
+			served := make(chan error, 1)
+			go func() { served <- serve(opts, rt) }()
+			line, err := bufio.NewReader(readyR).ReadString('\n')
+			if err != nil || !strings.Contains(line, `"pid":4242`) {
+				t.Fatalf("ready line %q, %v", line, err)
+			}
+			ctx := context.Background()
+			cl := &Client{Socket: opts.Socket}
+			if r, err := cl.Call(ctx, Request{Op: OpState}); err != nil || r.Status != "created" {
+				t.Fatalf("state before start: %+v, %v", r, err)
+			}
+			conn, br, err := cl.Attach(ctx, Request{Stdin: true, Stdout: true, Stderr: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			conn.Write([]byte(tc.stdin))
+			if !tc.kill {
+				conn.(interface{ CloseWrite() error }).CloseWrite()
+			}
+			waiter, err := cl.StartWait(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := cl.Call(ctx, Request{Op: OpStart}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := cl.Call(ctx, Request{Op: OpStart}); err == nil {
+				t.Error("a second start was accepted")
+			}
+			if tc.kill {
+				// Kill once the output shows the process runs.
+				var hdr [8]byte
+				io.ReadFull(br, hdr[:])
+				buf := make([]byte, binary.BigEndian.Uint32(hdr[4:]))
+				io.ReadFull(br, buf)
+				if _, err := cl.Call(ctx, Request{Op: OpKill, Signal: 9}); err != nil {
+					t.Fatal(err)
+				}
+				conn.(interface{ CloseWrite() error }).CloseWrite()
+				br = bufio.NewReader(io.MultiReader(bytes.NewReader(append(hdr[:], buf...)), br))
+			}
+			out, errs := demuxFrames(t, br)
+			if out != tc.wantOut || errs != tc.wantErr {
+				t.Errorf("attach stdout %q stderr %q, want %q %q", out, errs, tc.wantOut, tc.wantErr)
+			}
+			r, err := waiter()
+			if err != nil || r.Exit == nil || r.Exit.Code != tc.wantCode || r.Status != "stopped" {
+				t.Fatalf("wait: %+v, %v", r, err)
+			}
+			if err := <-served; err != nil {
+				t.Fatal(err)
+			}
+			ex, err := ReadExit(opts.ExitFile)
+			if err != nil || ex.Code != tc.wantCode || ex.Pid != 4242 {
+				t.Errorf("exit file: %+v, %v", ex, err)
+			}
+			es, err := jsonlog.ReadAll(opts.LogFile, -1)
+			if err != nil || len(es) != tc.wantLogged {
+				t.Errorf("log: %d entries (%v), want %d", len(es), err, tc.wantLogged)
+			}
+			if !rt.deleted {
+				t.Error("runtime state not deleted")
+			}
+			if _, err := os.Stat(opts.Socket); err == nil {
+				t.Error("socket left behind")
+			}
+			if _, err := cl.Call(ctx, Request{Op: OpState}); !errors.Is(err, ErrGone) {
+				t.Errorf("state after exit: %v, want ErrGone", err)
+			}
+		})
+	}
+}
+
+func TestCreateFailureReported(t *testing.T) {
+	dir := t.TempDir()
+	readyR, readyW, _ := os.Pipe()
+	long := filepath.Join(dir, strings.Repeat("x", 120))
+	err := serve(Options{ID: "c", Socket: long, ExitFile: filepath.Join(dir, "e"), Ready: readyW}, &fakeRuntime{})
+	if err == nil {
+		t.Fatal("a socket path over 107 bytes was accepted")
+	}
+	line, _ := bufio.NewReader(readyR).ReadString('\n')
+	if !strings.Contains(line, `"error":"shim socket path`) {
+		t.Errorf("ready line %q", line)
+	}
+}
