@@ -27,7 +27,7 @@ const contIndex = 2
 // removed again: the veth pair, the address reservation and the
 // masquerading rules (the bridge itself stays, as other containers may use
 // it).
-func Add(args *skel.CmdArgs) (err error) {
+func Add(args *skel.CmdArgs) (retErr error) {
 	n, cniVersion, err := LoadNetConf(args.StdinData, args.Args)
 	if err != nil {
 		return err
@@ -50,7 +50,7 @@ func Add(args *skel.CmdArgs) (err error) {
 		return err
 	}
 	defer func() {
-		if err != nil {
+		if retErr != nil {
 			_ = netns.Do(func(ns.NetNS) error {
 				if l, e := netlinksafe.LinkByName(args.IfName); e == nil {
 					_ = netlink.LinkDel(l)
@@ -72,7 +72,7 @@ func Add(args *skel.CmdArgs) (err error) {
 			return err
 		}
 		defer func() {
-			if err != nil {
+			if retErr != nil {
 				_ = ipamDel(ctx, n.IPAM.Type, args)
 			}
 		}()
@@ -125,7 +125,7 @@ func Add(args *skel.CmdArgs) (err error) {
 				return err
 			}
 			defer func() {
-				if err != nil {
+				if retErr != nil {
 					_ = teardownMasq(n, args, bothFamilies)
 				}
 			}()

@@ -376,3 +376,40 @@ func TestBridgeVlanUnsupported(t *testing.T) {
 		t.Errorf("allocations left: %v", a)
 	}
 }
+
+// TestBridgeLateFailureRollsBack: ADD fails after IPAM and the veth are done
+// (the bridge holds another address of the subnet and forceAddress is off);
+// the address is released and the veth removed, as with Debian's plugin.
+func TestBridgeLateFailureRollsBack(t *testing.T) {
+	requireRoot(t)
+	ref, ours := refPlugins(t), ourDir(t)
+	for _, impl := range []struct{ name, dir string }{{"ref", ref}, {"ours", ours}} {
+		t.Run(impl.name, func(t *testing.T) {
+			br, network, dataDir := "ptbrlf", "petrel-test-late", t.TempDir()
+			removeBridge(t, br)
+			sh(t, "ip", "link", "add", br, "type", "bridge")
+			sh(t, "ip", "addr", "add", "10.231.19.9/24", "dev", br)
+			ns := netns(t, "late"+impl.name)
+			cl := call{dir: impl.dir, plugin: "bridge", command: "ADD", id: "late", netns: ns, ifname: "eth0", conf: []byte(fmt.Sprintf(
+				`{"cniVersion":"1.0.0","name":"%s","type":"bridge","bridge":"%s","isGateway":true,"ipMasq":true,"ipam":{"type":"host-local","dataDir":"%s","subnet":"10.231.19.0/24"}}`, network, br, dataDir))}
+			out, err := cl.run()
+			if err == nil {
+				t.Fatalf("ADD succeeded with a conflicting bridge address: %s", out)
+			}
+			if _, msg := cniError(t, out); !strings.Contains(msg, "already has an IP address") {
+				t.Errorf("error %q does not name the conflict", msg)
+			}
+			if a := allocations(t, dataDir, network); len(a) != 0 {
+				t.Errorf("allocations left after the failed ADD: %v", a)
+			}
+			if impl.name == "ours" {
+				if p := bridgePorts(t, br); len(p) != 0 {
+					t.Errorf("veths left after the failed ADD: %v", p)
+				}
+				if r := natRules(t, network); len(r) != 0 {
+					t.Errorf("nat rules left after the failed ADD:\n%s", strings.Join(r, "\n"))
+				}
+			}
+		})
+	}
+}
