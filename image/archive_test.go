@@ -41,15 +41,10 @@ func tarOf(ms ...member) []byte {
 
 func rootfsFile(t *testing.T, s *Store, key, image, file string) string {
 	t.Helper()
-	m, err := s.PrepareRootfs(key, image)
-	if err != nil {
+	if _, err := s.PrepareRootfs(key, image); err != nil {
 		t.Fatal(err)
 	}
-	b, err := os.ReadFile(filepath.Join(m.Source, file))
-	if err != nil {
-		return "<" + err.Error() + ">"
-	}
-	return string(b)
+	return readRootfs(t, s, key, file)
 }
 
 func TestSaveLoadRoundTrip(t *testing.T) {
@@ -204,8 +199,7 @@ func TestImportExport(t *testing.T) {
 	if _, err := s.PrepareRootfs("c1", "imported:v1"); err != nil {
 		t.Fatal(err)
 	}
-	m, _ := s.RootfsMount("c1")
-	os.WriteFile(filepath.Join(m.Source, "new"), []byte("written"), 0o644)
+	os.WriteFile(filepath.Join(s.Snapshots().UpperDir("c1"), "new"), []byte("written"), 0o644)
 	var buf bytes.Buffer
 	if err := s.Export("c1", &buf); err != nil {
 		t.Fatal(err)

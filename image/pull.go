@@ -167,7 +167,11 @@ func (s *Store) create(ctx context.Context, p *puller, src source) (*Image, erro
 	release := s.lease(leased...)
 	defer release()
 
-	size, created, staged, err := p.layers(ctx, layers)
+	layersFn := p.layers
+	if !s.snaps.ParentFirst() {
+		layersFn = p.layersParallel
+	}
+	size, created, staged, err := layersFn(ctx, layers)
 	if err != nil {
 		s.rollback(created, staged)
 		return nil, err

@@ -187,13 +187,26 @@ func (s *Snapshotter) tempDir() (string, error) {
 // or the layer is discarded and the error wraps digest.ErrMismatch. A
 // hostile layer fails (see unpack.Apply) and leaves nothing behind.
 func (s *Snapshotter) Unpack(chainID, parent, diffID digest.Digest, layer io.Reader) (Layer, error) {
+	return s.UnpackVerified(chainID, parent, diffID, layer, nil)
+}
+
+// ParentFirst reports whether a layer can only be unpacked once its parent
+// is (the copy driver starts from the parent's tree); overlay layers are
+// independent diffs and can be unpacked in any order.
+func (s *Snapshotter) ParentFirst() bool { return s.driver == Copy }
+
+// UnpackVerified is Unpack with a last check: verify, if not nil, runs
+// after the layer is applied and before it becomes visible; an error from
+// it discards the layer. A pull that unpacks a blob while it still
+// downloads passes the blob's digest check here.
+func (s *Snapshotter) UnpackVerified(chainID, parent, diffID digest.Digest, layer io.Reader, verify func() error) (Layer, error) {
 	if err := chainID.Validate(); err != nil {
 		return Layer{}, err
 	}
 	if s.Has(chainID) {
 		return Layer{}, fmt.Errorf("%w: %s", ErrExists, chainID)
 	}
-	if parent != "" && !s.Has(parent) {
+	if parent != "" && s.ParentFirst() && !s.Has(parent) {
 		return Layer{}, fmt.Errorf("unpack %s: parent: %w: %s", chainID, ErrNotFound, parent)
 	}
 	tmp, err := s.tempDir()
@@ -226,6 +239,11 @@ func (s *Snapshotter) Unpack(chainID, parent, diffID digest.Digest, layer io.Rea
 	if res.DiffID != diffID {
 		return Layer{}, fmt.Errorf("unpack layer: uncompressed content does not match the image config: %w",
 			&digest.MismatchError{Want: diffID, Got: res.DiffID})
+	}
+	if verify != nil {
+		if err := verify(); err != nil {
+			return Layer{}, err
+		}
 	}
 	l := Layer{ChainID: chainID, Parent: parent, DiffID: diffID, Size: res.Size}
 	b, _ := json.Marshal(l)
