@@ -32,5 +32,9 @@
 // Usage:
 //
 //	runtimebench [-n 20] [-warmup 2] [-states 10] [-tolerate 0] [-runtimes petrel,runc,crun]
-//	             [-petrel bin/petrel] [-runc runc] [-crun crun] [-subject petrel] [-json]
+//	             [-petrel bin/petrel] [-runc runc] [-crun crun] [-add name=path]…
+//	             [-subject petrel] [-json]
+//
+// -add compares more runtimes in the same run, for example two builds of
+// petrel: -add petrel-base=/tmp/petrel-before.
 package main

@@ -32,6 +32,7 @@ type options struct {
 	tolerate          int
 	runtimes          string
 	paths             map[string]*string
+	added             []string // names given with -add, in order
 	subject           string
 	json              bool
 	keep              bool
@@ -56,6 +57,18 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 		"runc":   fs.String("runc", "runc", "runc binary"),
 		"crun":   fs.String("crun", "crun", "crun binary"),
 	}
+	fs.Func("add", "`name=path` of one more runtime to compare, added to -runtimes (repeatable; a name starting with petrel is called through a petrel-runtime symlink, e.g. petrel-base=/tmp/petrel-old)", func(v string) error {
+		name, path, ok := strings.Cut(v, "=")
+		if !ok || name == "" || path == "" || strings.Trim(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != "" {
+			return fmt.Errorf("want name=path with a name of letters, digits, _ . -; got %q", v)
+		}
+		if _, dup := o.paths[name]; dup {
+			return fmt.Errorf("runtime %q given twice", name)
+		}
+		o.paths[name] = &path
+		o.added = append(o.added, name)
+		return nil
+	})
 	fs.StringVar(&o.subject, "subject", "petrel", "runtime whose ratios to the others are printed")
 	fs.BoolVar(&o.json, "json", false, "print the report as JSON")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory (bundles, state roots)")
@@ -116,11 +129,11 @@ func bench(o options, log io.Writer) (*report, error) {
 
 	rep := newReport(o)
 	var rts []*runtime
-	for _, name := range strings.Split(o.runtimes, ",") {
+	for _, name := range append(strings.Split(o.runtimes, ","), o.added...) {
 		name = strings.TrimSpace(name)
 		p, ok := o.paths[name]
 		if !ok {
-			return nil, fmt.Errorf("unknown runtime %q (petrel, runc, crun)", name)
+			return nil, fmt.Errorf("unknown runtime %q (petrel, runc, crun, or one given with -add)", name)
 		}
 		path, err := resolve(name, *p, work)
 		if err != nil {
@@ -217,9 +230,10 @@ func bench(o options, log io.Writer) (*report, error) {
 	return rep, nil
 }
 
-// resolve finds the runtime's executable. petrel may be given as the
-// multicall binary: it is then called through a petrel-runtime symlink in
-// dir, as a device that installed it with --install would call it.
+// resolve finds the runtime's executable. petrel (and any name starting
+// with petrel) may be given as the multicall binary: it is then called
+// through a petrel-runtime symlink in dir, as a device that installed it
+// with --install would call it.
 func resolve(name, p, dir string) (string, error) {
 	path, err := exec.LookPath(p)
 	if err != nil {
@@ -231,10 +245,10 @@ func resolve(name, p, dir string) (string, error) {
 	if path, err = filepath.Abs(path); err != nil {
 		return "", err
 	}
-	if name != "petrel" || filepath.Base(path) == "petrel-runtime" {
+	if !strings.HasPrefix(name, "petrel") || filepath.Base(path) == "petrel-runtime" {
 		return path, nil
 	}
-	link := filepath.Join(dir, "bin", "petrel-runtime")
+	link := filepath.Join(dir, "bin-"+name, "petrel-runtime")
 	if err := os.MkdirAll(filepath.Dir(link), 0o755); err != nil {
 		return "", err
 	}
