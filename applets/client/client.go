@@ -53,6 +53,7 @@ func commands() map[string]command {
 		"rename":  {"rename a container", cmdRename},
 		"attach":  {"attach to a running container's stdio", cmdAttach},
 		"events":  {"stream the daemon's events", cmdEvents},
+		"exec":    {"run a command in a running container", cmdExec},
 		"version": {"show the client and daemon versions", cmdVersion},
 		"info":    {"show system-wide information", cmdInfo},
 	}
@@ -260,13 +261,28 @@ func (c *cli) call(method, path string, q url.Values, body, out any) error {
 // hijack opens a raw stream (attach): the request is written by hand,
 // the answer read, and the connection handed back.
 func (c *cli) hijack(path string, q url.Values) (net.Conn, *bufio.Reader, error) {
+	return c.hijackBody(path, q, nil)
+}
+
+// hijackBody is hijack with a JSON request body.
+func (c *cli) hijackBody(path string, q url.Values, body any) (net.Conn, *bufio.Reader, error) {
+	var data []byte
+	if body != nil {
+		var err error
+		if data, err = json.Marshal(body); err != nil {
+			return nil, nil, err
+		}
+	}
 	var d net.Dialer
 	conn, err := d.DialContext(c.ctx, "unix", c.socket)
 	if err != nil {
 		return nil, nil, c.connError(err)
 	}
-	u := apiPrefix + path + "?" + q.Encode()
-	fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: petrel\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n", u)
+	u := apiPrefix + path
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: petrel\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", u, len(data), data)
 	br := bufio.NewReader(conn)
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil {

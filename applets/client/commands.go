@@ -829,3 +829,71 @@ func cmdInfo(c *cli, args []string) error {
 		i.Architecture, i.NCPU, float64(i.MemTotal)/(1<<30), i.Name, i.DockerRootDir)
 	return nil
 }
+
+func cmdExec(c *cli, args []string) error {
+	var detach, interactive, tty bool
+	var user, workdir string
+	var env []string
+	f := newFlags("petrel exec [OPTIONS] CONTAINER COMMAND [ARG...]", false)
+	f.Bool(&detach, "detach", "d", "run the command in the background")
+	f.Bool(&interactive, "interactive", "i", "keep stdin open")
+	f.Bool(&tty, "tty", "t", "allocate a terminal")
+	f.String(&user, "user", "u", "user name or uid[:gid]")
+	f.String(&workdir, "workdir", "w", "working directory inside the container")
+	f.List(&env, "env", "e", "set an environment variable")
+	rest, err := c.parse(f, args, 2, -1)
+	if err != nil {
+		return err
+	}
+	for i, e := range env {
+		if !strings.Contains(e, "=") {
+			if v, ok := os.LookupEnv(e); ok {
+				env[i] = e + "=" + v
+			}
+		}
+	}
+	cfg := api.ExecConfig{User: user, WorkingDir: workdir, Env: env, Cmd: rest[1:], Tty: tty,
+		AttachStdin: interactive && !detach, AttachStdout: !detach, AttachStderr: !detach, Detach: detach}
+	var created api.IDResponse
+	if err := c.call("POST", "/containers/"+rest[0]+"/exec", nil, cfg, &created); err != nil {
+		return err
+	}
+	if detach {
+		return c.call("POST", "/exec/"+created.ID+"/start", nil, api.ExecStartConfig{Detach: true}, nil)
+	}
+	conn, br, err := c.hijackBody("/exec/"+created.ID+"/start", nil, api.ExecStartConfig{Tty: tty})
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	restore := func() {}
+	if tty && interactive {
+		restore = makeRaw(c.stdin)
+	}
+	defer restore()
+	if tty {
+		defer c.watchExecSize(created.ID)()
+	}
+	if interactive {
+		go func() {
+			io.Copy(conn, c.stdin)
+			if cw, ok := conn.(interface{ CloseWrite() error }); ok {
+				cw.CloseWrite()
+			}
+		}()
+	}
+	if tty {
+		io.Copy(c.stdout, br)
+	} else {
+		demux(br, c.stdout, c.stderr)
+	}
+	restore()
+	var x api.ExecInspect
+	if err := c.call("GET", "/exec/"+created.ID+"/json", nil, nil, &x); err != nil {
+		return err
+	}
+	if x.ExitCode != nil && *x.ExitCode != 0 {
+		return &statusError{code: *x.ExitCode}
+	}
+	return nil
+}

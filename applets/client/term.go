@@ -43,7 +43,12 @@ func makeRaw(r io.Reader) func() {
 
 // watchSize sends the terminal's size now and on every SIGWINCH until
 // the returned function is called.
-func (c *cli) watchSize(id string) func() {
+func (c *cli) watchSize(id string) func() { return c.watchResize("/containers/" + id + "/resize") }
+
+// watchExecSize is watchSize for an exec's terminal.
+func (c *cli) watchExecSize(id string) func() { return c.watchResize("/exec/" + id + "/resize") }
+
+func (c *cli) watchResize(path string) func() {
 	f, ok := c.stdout.(*os.File)
 	if !ok {
 		return func() {}
@@ -54,7 +59,7 @@ func (c *cli) watchSize(id string) func() {
 			return
 		}
 		q := url.Values{"h": {strconv.Itoa(int(ws.Row))}, "w": {strconv.Itoa(int(ws.Col))}}
-		c.call("POST", "/containers/"+id+"/resize", q, nil, nil)
+		c.call("POST", path, q, nil, nil)
 	}
 	send()
 	ch := make(chan os.Signal, 1)

@@ -57,7 +57,10 @@ func newServer(eng *engine.Engine, cfg config.Config, logf func(string, ...any))
 		"GET /containers/{id}/logs":       s.logs,
 		"DELETE /containers/{id}":         s.remove,
 		"POST /containers/{id}/resize":    s.resize,
-		"POST /containers/{id}/exec":      s.notImplemented,
+		"POST /containers/{id}/exec":      s.execCreate,
+		"POST /exec/{id}/start":           s.execStart,
+		"GET /exec/{id}/json":             s.execInspect,
+		"POST /exec/{id}/resize":          s.execResize,
 		"GET /images/json":                s.images,
 		"POST /images/create":             s.notImplemented,
 		"GET /containers/{id}/stats":      s.notImplemented,
@@ -451,15 +454,85 @@ func (s *server) rename(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *server) resize(w http.ResponseWriter, r *http.Request) error {
+	h, w2, err := sizeQuery(r)
+	if err != nil {
+		return err
+	}
+	return noContent(w, s.eng.Resize(r.PathValue("id"), h, w2))
+}
+
+func (s *server) execCreate(w http.ResponseWriter, r *http.Request) error {
+	var cfg api.ExecConfig
+	if err := decode(r, &cfg); err != nil {
+		return err
+	}
+	id, err := s.eng.ExecCreate(r.PathValue("id"), cfg)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, api.IDResponse{ID: id})
+}
+
+func (s *server) execInspect(w http.ResponseWriter, r *http.Request) error {
+	x, err := s.eng.ExecInspect(r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, x)
+}
+
+func (s *server) execResize(w http.ResponseWriter, r *http.Request) error {
+	h, w2, err := sizeQuery(r)
+	if err != nil {
+		return err
+	}
+	return noContent(w, s.eng.ExecResize(r.PathValue("id"), h, w2))
+}
+
+func (s *server) execStart(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	var cfg api.ExecStartConfig
+	if err := decode(r, &cfg); err != nil {
+		return err
+	}
+	if _, err := s.eng.ExecInspect(id); err != nil {
+		return err
+	}
+	if cfg.Detach {
+		if err := s.eng.ExecStart(context.Background(), id, true, nil, nil); err != nil {
+			return err
+		}
+		return writeJSON(w, http.StatusOK, struct{}{})
+	}
+	conn, rw, answer, err := hijack(w, r)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	buffered, _ := rw.Reader.Peek(rw.Reader.Buffered())
+	in := io.MultiReader(bytes.NewReader(append([]byte(nil), buffered...)), conn)
+	answered := false
+	err = s.eng.ExecStart(context.Background(), id, false, hijackedStream{in, conn}, func() {
+		answered = true
+		answer()
+	})
+	if err != nil && !answered {
+		fmt.Fprintf(conn, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n", statusOf(err), http.StatusText(statusOf(err)))
+		json.NewEncoder(conn).Encode(api.ErrorResponse{Message: err.Error()})
+	}
+	return errHijacked
+}
+
+func sizeQuery(r *http.Request) (uint16, uint16, error) {
 	var hw [2]uint16
 	for i, name := range []string{"h", "w"} {
 		n, err := strconv.ParseUint(r.URL.Query().Get(name), 10, 16)
 		if err != nil {
-			return errdefs.Invalid("invalid %s %q", name, r.URL.Query().Get(name))
+			return 0, 0, errdefs.Invalid("invalid %s %q", name, r.URL.Query().Get(name))
 		}
 		hw[i] = uint16(n)
 	}
-	return noContent(w, s.eng.Resize(r.PathValue("id"), hw[0], hw[1]))
+	return hw[0], hw[1], nil
 }
 
 func (s *server) remove(w http.ResponseWriter, r *http.Request) error {

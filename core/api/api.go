@@ -236,3 +236,53 @@ type Actor struct {
 	ID         string            `json:"ID"`
 	Attributes map[string]string `json:"Attributes"`
 }
+
+// ExecConfig is the body of POST /containers/{id}/exec.
+type ExecConfig struct {
+	User         string   `json:"User"`
+	Privileged   bool     `json:"Privileged"`
+	Tty          bool     `json:"Tty"`
+	AttachStdin  bool     `json:"AttachStdin"`
+	AttachStderr bool     `json:"AttachStderr"`
+	AttachStdout bool     `json:"AttachStdout"`
+	Detach       bool     `json:"Detach"`
+	DetachKeys   string   `json:"DetachKeys"`
+	Env          []string `json:"Env"`
+	WorkingDir   string   `json:"WorkingDir"`
+	Cmd          []string `json:"Cmd"`
+}
+
+// ExecStartConfig is the body of POST /exec/{id}/start.
+type ExecStartConfig struct {
+	Detach bool `json:"Detach"`
+	Tty    bool `json:"Tty"`
+}
+
+// IDResponse answers creations that return only an id.
+type IDResponse struct {
+	ID string `json:"Id"`
+}
+
+// ExecInspect answers GET /exec/{id}/json.
+type ExecInspect struct {
+	ID            string        `json:"ID"`
+	Running       bool          `json:"Running"`
+	ExitCode      *int          `json:"ExitCode"`
+	ProcessConfig ProcessConfig `json:"ProcessConfig"`
+	OpenStdin     bool          `json:"OpenStdin"`
+	OpenStderr    bool          `json:"OpenStderr"`
+	OpenStdout    bool          `json:"OpenStdout"`
+	CanRemove     bool          `json:"CanRemove"`
+	ContainerID   string        `json:"ContainerID"`
+	DetachKeys    string        `json:"DetachKeys"`
+	Pid           int           `json:"Pid"`
+}
+
+// ProcessConfig describes an exec's process.
+type ProcessConfig struct {
+	Privileged bool     `json:"privileged"`
+	User       string   `json:"user"`
+	Tty        bool     `json:"tty"`
+	Entrypoint string   `json:"entrypoint"`
+	Arguments  []string `json:"arguments"`
+}

@@ -50,6 +50,7 @@ type Engine struct {
 	mu     sync.Mutex
 	byID   map[string]*Container
 	byName map[string]*Container
+	execs  map[string]*execRecord
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -75,7 +76,7 @@ func New(opts Options) (*Engine, error) {
 	if opts.LogDriver == "" {
 		opts.LogDriver = "json-file"
 	}
-	e := &Engine{opts: opts, byID: map[string]*Container{}, byName: map[string]*Container{}}
+	e := &Engine{opts: opts, byID: map[string]*Container{}, byName: map[string]*Container{}, execs: map[string]*execRecord{}}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	for _, d := range []string{e.containersDir(), filepath.Join(opts.State, "shim"), filepath.Join(opts.State, "runtime")} {
 		if err := os.MkdirAll(d, 0o711); err != nil {

@@ -72,7 +72,7 @@ func TestParseSignal(t *testing.T) {
 
 func TestMergeEnv(t *testing.T) {
 	got := mergeEnv([]string{"PATH=/bin", "HOSTNAME=h"}, []string{"A=1", "PATH=/usr/bin", "A=2", "B"})
-	want := []string{"PATH=/usr/bin", "HOSTNAME=h", "A=2", "B"}
+	want := []string{"PATH=/usr/bin", "HOSTNAME=h", "A=2"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("mergeEnv = %q, want %q", got, want)
 	}

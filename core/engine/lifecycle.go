@@ -205,7 +205,9 @@ func ParseSignal(s string) (unix.Signal, error) {
 }
 
 func (e *Engine) event(c *Container, action string, extra ...string) {
+	c.mu.Lock()
 	attrs := map[string]string{"name": c.rec.Name, "image": c.rec.Config.Image}
+	c.mu.Unlock()
 	for i := 0; i+1 < len(extra); i += 2 {
 		attrs[extra[i]] = extra[i+1]
 	}
@@ -625,6 +627,11 @@ func (e *Engine) Remove(id string, opts RemoveOptions) error {
 	}
 	os.Remove(e.shimSocket(c.rec.ID))
 	e.mu.Lock()
+	for id, x := range e.execs {
+		if x.container == c {
+			delete(e.execs, id)
+		}
+	}
 	delete(e.byID, c.rec.ID)
 	if e.byName[c.rec.Name] == c {
 		delete(e.byName, c.rec.Name)

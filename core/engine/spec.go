@@ -85,7 +85,10 @@ func mergeEnv(base, over []string) []string {
 		idx[k] = i
 	}
 	for _, kv := range over {
-		k, _, _ := strings.Cut(kv, "=")
+		k, _, ok := strings.Cut(kv, "=")
+		if !ok {
+			continue // KEY alone: nothing to set (clients resolve it)
+		}
 		if i, ok := idx[k]; ok {
 			out[i] = kv
 			continue

@@ -111,19 +111,30 @@ func (c *Client) StartWait(ctx context.Context) (func() (Response, error), error
 // returned reader and writes stdin to the connection.
 func (c *Client) Attach(ctx context.Context, req Request) (net.Conn, *bufio.Reader, error) {
 	req.Op = OpAttach
+	return c.stream(ctx, req)
+}
+
+// Exec starts an exec and returns its stream, as Attach; the stream ends
+// once the process has exited (ask exec-state for its exit code).
+func (c *Client) Exec(ctx context.Context, req Request) (net.Conn, *bufio.Reader, error) {
+	req.Op = OpExec
+	return c.stream(ctx, req)
+}
+
+func (c *Client) stream(ctx context.Context, req Request) (net.Conn, *bufio.Reader, error) {
 	conn, err := c.dial(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
 	if err := json.NewEncoder(conn).Encode(req); err != nil {
 		conn.Close()
-		return nil, nil, fmt.Errorf("shim attach: %w", err)
+		return nil, nil, fmt.Errorf("shim %s: %w", req.Op, err)
 	}
 	br := bufio.NewReader(conn)
 	line, err := br.ReadBytes('\n')
 	if err != nil {
 		conn.Close()
-		return nil, nil, fmt.Errorf("shim attach: %w", ErrGone)
+		return nil, nil, fmt.Errorf("shim %s: %w", req.Op, ErrGone)
 	}
 	var resp Response
 	if err := json.Unmarshal(line, &resp); err != nil || resp.Error != "" {

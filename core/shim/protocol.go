@@ -1,6 +1,10 @@
 package shim
 
-import "time"
+import (
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
 
 // The daemon ⇄ shim protocol. Every exchange is one connection to the
 // shim's unix socket: a request as one JSON line, an answer as one JSON
@@ -26,6 +30,14 @@ import "time"
 //	     |<------- EOF on attach streams ---------|------ delete ---------->|
 //	     |                                        |  remove socket, exit    |
 //
+// An exec is one more connection while the container runs:
+//
+//	|-- {"op":"exec","exec":ID,"process":{..}} -->|-- exec ----------->|
+//	|<------------- {"pid":N} then stream --------|                    |
+//	|<------------- EOF once it exited -----------|<-- wait4 ----------|
+//	|-- {"op":"exec-state","exec":ID} ----------->|                    |
+//	|<------------- {"exit":{...}} ---------------|                    |
+//
 // A daemon that comes back after a crash dials the socket again
 // ("state", "wait", "attach" work at any time); when the socket is gone
 // the shim has exited and the exit file holds the exit status.
@@ -45,6 +57,11 @@ const (
 	OpResize = "resize" // height, width of the terminal
 	OpAttach = "attach" // stdin, stdout, stderr; then a stream
 	OpWait   = "wait"   // answered once the exit is recorded
+	// OpExec runs process in the container: the answer carries its pid,
+	// then the connection is its stdio stream (as attach), closed once
+	// the process has exited and its output is drained.
+	OpExec      = "exec"
+	OpExecState = "exec-state" // exec: pid, exit once exited
 )
 
 // Request is one request line.
@@ -57,6 +74,11 @@ type Request struct {
 	Stderr bool   `json:"stderr,omitempty"`
 	Height uint16 `json:"height,omitempty"`
 	Width  uint16 `json:"width,omitempty"`
+	// Exec names an exec for exec, exec-state and resize; Process and
+	// Tty describe what exec runs.
+	Exec    string         `json:"exec,omitempty"`
+	Process *specs.Process `json:"process,omitempty"`
+	Tty     bool           `json:"tty,omitempty"`
 }
 
 // Response is one answer line; Error is set when the request failed.

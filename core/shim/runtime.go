@@ -2,6 +2,7 @@ package shim
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/petrel-edge/petrel/oci/container"
@@ -35,6 +37,8 @@ type ociRuntime interface {
 	pause() error
 	resume() error
 	delete() error
+	// exec starts p in the running container; wait reaps it.
+	exec(p *specs.Process, io stdio) (pid int, wait func() (int, error), err error)
 }
 
 // newRuntime returns lcr for "" or "lcr", else the external runtime at
@@ -74,6 +78,14 @@ func (r *lcr) wait() (int, error)                   { return r.c.Wait() }
 func (r *lcr) kill(sig unix.Signal, all bool) error { return r.c.Signal(sig, all) }
 func (r *lcr) pause() error                         { return r.c.Pause() }
 func (r *lcr) resume() error                        { return r.c.Resume() }
+
+func (r *lcr) exec(p *specs.Process, io stdio) (int, func() (int, error), error) {
+	proc, err := r.c.Exec(container.ExecOptions{Process: p, Stdin: io.in, Stdout: io.out, Stderr: io.err, ConsoleConn: io.console})
+	if err != nil {
+		return 0, nil, err
+	}
+	return proc.Pid, proc.Wait, nil
+}
 
 func (r *lcr) delete() error {
 	c, err := container.Load(r.root, r.id)
@@ -145,15 +157,19 @@ func (r *external) create(io stdio) (int, error) {
 
 func (r *external) start() error { return r.run(nil, nil, nil, "start", r.id) }
 
-func (r *external) wait() (int, error) {
+func (r *external) wait() (int, error) { return wait4(r.pid) }
+
+// wait4 reaps pid, a child (or an orphan adopted by us as subreaper),
+// and returns its shell-style exit code.
+func wait4(pid int) (int, error) {
 	var ws unix.WaitStatus
 	for {
-		_, err := unix.Wait4(r.pid, &ws, 0, nil)
+		_, err := unix.Wait4(pid, &ws, 0, nil)
 		if errors.Is(err, unix.EINTR) {
 			continue
 		}
 		if err != nil {
-			return -1, fmt.Errorf("wait for init %d: %w", r.pid, err)
+			return -1, fmt.Errorf("wait for pid %d: %w", pid, err)
 		}
 		break
 	}
@@ -169,6 +185,38 @@ func (r *external) kill(sig unix.Signal, all bool) error {
 		args = append(args, "--all")
 	}
 	return r.run(nil, nil, nil, append(args, r.id, strconv.Itoa(int(sig)))...)
+}
+
+func (r *external) exec(p *specs.Process, io stdio) (int, func() (int, error), error) {
+	data, err := json.Marshal(p)
+	if err != nil {
+		return 0, nil, err
+	}
+	dir, err := os.MkdirTemp(filepath.Dir(r.root), "exec-")
+	if err != nil {
+		return 0, nil, err
+	}
+	defer os.RemoveAll(dir)
+	procFile, pidFile := filepath.Join(dir, "process.json"), filepath.Join(dir, "pid")
+	if err := os.WriteFile(procFile, data, 0o600); err != nil {
+		return 0, nil, err
+	}
+	args := []string{"exec", "--detach", "--process", procFile, "--pid-file", pidFile}
+	if io.consoleSock != "" {
+		args = append(args, "--console-socket", io.consoleSock)
+	}
+	if err := r.run(io.in, io.out, nil, append(args, r.id)...); err != nil {
+		return 0, nil, err
+	}
+	pidData, err := os.ReadFile(pidFile)
+	if err != nil {
+		return 0, nil, fmt.Errorf("read exec pid file: %w", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(pidData)))
+	if err != nil {
+		return 0, nil, fmt.Errorf("exec pid file: %w", err)
+	}
+	return pid, func() (int, error) { return wait4(pid) }, nil
 }
 
 func (r *external) pause() error  { return r.run(nil, nil, nil, "pause", r.id) }

@@ -59,6 +59,7 @@ type server struct {
 	mu        sync.Mutex
 	log       *jsonlog.Writer
 	attachers map[*attacher]struct{}
+	execs     map[string]*execProc
 	stdinW    *os.File // the container's stdin (pipe or pty master)
 	master    *os.File
 	started   bool
@@ -86,7 +87,7 @@ func Tune() {
 }
 
 func serve(opts Options, rt ociRuntime) error {
-	s := &server{opts: opts, rt: rt, attachers: map[*attacher]struct{}{}, exited: make(chan struct{})}
+	s := &server{opts: opts, rt: rt, attachers: map[*attacher]struct{}{}, execs: map[string]*execProc{}, exited: make(chan struct{})}
 	l, err := s.setup()
 	if err != nil {
 		s.ready(Response{Error: err.Error()})
@@ -360,8 +361,12 @@ func (s *server) handle(c net.Conn) {
 		c.Close()
 		return
 	}
-	if req.Op == OpAttach {
+	switch req.Op {
+	case OpAttach:
 		s.attach(c, br, req)
+		return
+	case OpExec:
+		s.exec(c, br, req)
 		return
 	}
 	defer c.Close()
@@ -386,7 +391,9 @@ func (s *server) handle(c net.Conn) {
 	case OpPause, OpResume:
 		resp.Error = errString(s.freeze(req.Op == OpPause))
 	case OpResize:
-		resp.Error = errString(s.resize(req.Height, req.Width))
+		resp.Error = errString(s.resize(req.Exec, req.Height, req.Width))
+	case OpExecState:
+		resp = s.execState(req.Exec)
 	default:
 		resp.Error = fmt.Sprintf("unknown op %q", req.Op)
 	}
@@ -461,9 +468,15 @@ func (s *server) freeze(pause bool) error {
 	return err
 }
 
-func (s *server) resize(h, w uint16) error {
+func (s *server) resize(exec string, h, w uint16) error {
 	s.mu.Lock()
 	m := s.master
+	if exec != "" {
+		m = nil
+		if ep, ok := s.execs[exec]; ok {
+			m = ep.master
+		}
+	}
 	s.mu.Unlock()
 	if m == nil {
 		return errors.New("the container has no terminal")

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/petrel-edge/petrel/core/jsonlog"
@@ -55,11 +56,30 @@ func (r *fakeRuntime) start() error {
 	return nil
 }
 
-func (r *fakeRuntime) wait() (int, error)                   { return <-r.exit, nil }
-func (r *fakeRuntime) kill(sig unix.Signal, all bool) error { r.exit <- 128 + int(sig); return nil }
-func (r *fakeRuntime) pause() error                         { return nil }
-func (r *fakeRuntime) resume() error                        { return nil }
-func (r *fakeRuntime) delete() error                        { r.deleted = true; return nil }
+func (r *fakeRuntime) wait() (int, error) { return <-r.exit, nil }
+func (r *fakeRuntime) kill(sig unix.Signal, all bool) error {
+	// The "process" dies: its ends of the pipes close with it.
+	r.out.Close()
+	r.errw.Close()
+	r.exit <- 128 + int(sig)
+	return nil
+}
+func (r *fakeRuntime) pause() error  { return nil }
+func (r *fakeRuntime) resume() error { return nil }
+func (r *fakeRuntime) exec(p *specs.Process, st stdio) (int, func() (int, error), error) {
+	out, in := dup(st.out), dup(st.in)
+	done := make(chan int, 1)
+	go func() {
+		// echo the arguments, then stdin
+		out.WriteString(strings.Join(p.Args, " ") + "\n")
+		io.Copy(out, in)
+		out.Close()
+		done <- len(p.Args)
+	}()
+	return 4343, func() (int, error) { return <-done, nil }, nil
+}
+
+func (r *fakeRuntime) delete() error { r.deleted = true; return nil }
 
 // demuxFrames splits an attach stream into stdout and stderr.
 func demuxFrames(t *testing.T, r io.Reader) (string, string) {
@@ -202,5 +222,55 @@ func TestCreateFailureReported(t *testing.T) {
 	line, _ := bufio.NewReader(readyR).ReadString('\n')
 	if !strings.Contains(line, `"error":"shim socket path`) {
 		t.Errorf("ready line %q", line)
+	}
+}
+
+func TestShimExec(t *testing.T) {
+	dir := t.TempDir()
+	opts := Options{ID: "c2", Bundle: dir, RuntimeRoot: dir, Socket: filepath.Join(dir, "s.sock"), ExitFile: filepath.Join(dir, "exit.json"), Stdin: true}
+	rt := &fakeRuntime{script: func(f *fakeRuntime) int {
+		io.Copy(io.Discard, f.in)
+		return 0
+	}}
+	served := make(chan error, 1)
+	go func() { served <- serve(opts, rt) }()
+	ctx := context.Background()
+	cl := &Client{Socket: opts.Socket}
+	for {
+		if _, err := cl.Call(ctx, Request{Op: OpState}); err == nil {
+			break
+		}
+	}
+	exec := Request{Exec: "e1", Process: &specs.Process{Args: []string{"echo", "a", "b"}, Cwd: "/"}, Stdin: true, Stdout: true, Stderr: true}
+	if _, _, err := cl.Exec(ctx, exec); err == nil || !strings.Contains(err.Error(), "not running") {
+		t.Errorf("exec before start: %v", err)
+	}
+	if _, err := cl.Call(ctx, Request{Op: OpStart}); err != nil {
+		t.Fatal(err)
+	}
+	conn, br, err := cl.Exec(ctx, exec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.Write([]byte("xyz"))
+	conn.(interface{ CloseWrite() error }).CloseWrite()
+	out, errs := demuxFrames(t, br)
+	conn.Close()
+	if out != "echo a b\nxyz" || errs != "" {
+		t.Errorf("exec output %q %q", out, errs)
+	}
+	r, err := cl.Call(ctx, Request{Op: OpExecState, Exec: "e1"})
+	if err != nil || r.Exit == nil || r.Exit.Code != 3 || r.Pid != 4343 {
+		t.Errorf("exec-state %+v, %v", r, err)
+	}
+	if _, _, err := cl.Exec(ctx, exec); err == nil || !strings.Contains(err.Error(), "already exists") {
+		t.Errorf("exec id reused: %v", err)
+	}
+	if _, err := cl.Call(ctx, Request{Op: OpExecState, Exec: "nope"}); err == nil {
+		t.Error("exec-state of an unknown exec succeeded")
+	}
+	cl.Call(ctx, Request{Op: OpKill, Signal: 9})
+	if err := <-served; err != nil {
+		t.Fatal(err)
 	}
 }
