@@ -91,15 +91,6 @@ func (t *IPTables) InsertUnique(table, chain string, pos int, rule ...string) er
 	return err
 }
 
-// Delete removes the rule; a missing rule or chain is not an error.
-func (t *IPTables) Delete(table, chain string, rule ...string) error {
-	_, err := t.run(append([]string{"-t", table, "-D", chain}, rule...)...)
-	if errors.Is(err, ErrNotExist) {
-		return nil
-	}
-	return err
-}
-
 // ChainExists reports whether table has the chain.
 func (t *IPTables) ChainExists(table, chain string) (bool, error) {
 	if _, err := t.run("-t", table, "-S", chain, "1"); err == nil {
@@ -123,57 +114,6 @@ func (t *IPTables) EnsureChain(table, chain string) error {
 	}
 	_, err = t.run("-t", table, "-N", chain)
 	return err
-}
-
-// ClearAndDeleteChain flushes and removes the chain; a missing chain is not
-// an error. Rules that jump to it must be gone first.
-func (t *IPTables) ClearAndDeleteChain(table, chain string) error {
-	if ok, err := t.ChainExists(table, chain); err != nil || !ok {
-		return err
-	}
-	if _, err := t.run("-t", table, "-F", chain); err != nil && !errors.Is(err, ErrNotExist) {
-		return err
-	}
-	if _, err := t.run("-t", table, "-X", chain); err != nil && !errors.Is(err, ErrNotExist) {
-		return err
-	}
-	return nil
-}
-
-// Rules lists the rules of table/chain in iptables-save form ("-A CHAIN …").
-func (t *IPTables) Rules(table, chain string) ([]string, error) {
-	out, err := t.run("-t", table, "-S", chain)
-	if err != nil {
-		return nil, err
-	}
-	var rules []string
-	for _, l := range strings.Split(out, "\n") {
-		if strings.HasPrefix(l, "-A ") {
-			rules = append(rules, l)
-		}
-	}
-	return rules, nil
-}
-
-// DeleteJumps removes every rule of table/chain that jumps to target.
-func (t *IPTables) DeleteJumps(table, chain, target string) error {
-	rules, err := t.Rules(table, chain)
-	if err != nil {
-		if errors.Is(err, ErrNotExist) {
-			return nil
-		}
-		return err
-	}
-	for _, r := range rules {
-		f := SplitRule(r)
-		if !hasJump(f, target) {
-			continue
-		}
-		if err := t.Delete(table, chain, f[2:]...); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 func hasJump(fields []string, target string) bool {
