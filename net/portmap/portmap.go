@@ -482,17 +482,13 @@ func (c *chain) plan(b *iptables.Batch, snap *iptables.Snapshot) {
 	}
 }
 
-// unforward removes the container's forwarding with every backend that
-// is installed: the configuration may have named another one at ADD.
+// unforward removes the container's forwarding with the configured (or
+// default) backend, as the reference plugin does.
 func unforward(c *Conf) error {
-	var errs []error
-	if _, err := exec.LookPath("iptables"); err == nil || c.backend == "iptables" {
-		errs = append(errs, unforwardIPTables(c))
+	if c.backend == "nftables" {
+		return unforwardNFT(c.containerID, c.families())
 	}
-	if nftables.Available() {
-		errs = append(errs, unforwardNFT(c.containerID, c.families()))
-	}
-	return errors.Join(errs...)
+	return unforwardIPTables(c)
 }
 
 // families returns the address families ADD can have forwarded (false is
