@@ -609,3 +609,38 @@ func TestStreamedPullRecovers(t *testing.T) {
 		reg.Close()
 	}
 }
+
+// TestConcurrentPulls pulls one image from two goroutines at once: both
+// succeed and the layers are stored once.
+func TestConcurrentPulls(t *testing.T) {
+	reg := regtest.New()
+	defer reg.Close()
+	big := strings.Repeat("concurrent ", 100000)
+	im := regtest.MakeImage(amd64, nil, regtest.GzipLayer(baseTar), regtest.ZstdLayer(regtest.Tar(E{Name: "big", Body: big})))
+	reg.Push("app", "latest", im.Manifest, im.Blobs)
+	s := openStore(t)
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = s.Pull(context.Background(), reg.Host()+"/app", PullOptions{})
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("pull %d: %v", i, err)
+		}
+	}
+	if layers, _ := s.snaps.Layers(); len(layers) != 2 {
+		t.Errorf("%d layers, want 2", len(layers))
+	}
+	if _, err := s.PrepareRootfs("c", reg.Host()+"/app"); err != nil {
+		t.Fatal(err)
+	}
+	if got := readRootfs(t, s, "c", "big"); got != big {
+		t.Errorf("big file: %d bytes", len(got))
+	}
+}

@@ -35,7 +35,7 @@ func TestUnitTestsOnOverlay(t *testing.T) {
 		t.Skip("overlayfs needs root and kernel support")
 	}
 	cmd := exec.Command(os.Args[0], "-test.count=1", "-test.run",
-		"^Test(Pull|SharedLayers|ConcurrentDownloads|RemoveAndTag|BadPartial|SaveLoad|LoadDocker|LoadOCI|ImportExport|StreamedPull)")
+		"^Test(Pull|SharedLayers|ConcurrentDownloads|RemoveAndTag|BadPartial|SaveLoad|LoadDocker|LoadOCI|ImportExport|StreamedPull|ConcurrentPulls)")
 	cmd.Env = append(os.Environ(), driverEnv+"=overlay")
 	out, err := cmd.CombinedOutput()
 	if err != nil {

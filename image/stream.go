@@ -205,7 +205,8 @@ func (p *puller) fetchAndUnpack(ctx context.Context, l Layer, parent digest.Dige
 	}
 	r := &progressReader{r: pr, fn: func(n int64) { p.report(l.Digest, StatusExtract, n, l.Size) }}
 	sl, uerr := s.snaps.UnpackVerified(l.ChainID, parent, l.DiffID, r, verify)
-	if uerr != nil && !tee.isBroken() {
+	exists := errors.Is(uerr, snapshot.ErrExists) // another pull made it meanwhile
+	if uerr != nil && !exists && !tee.isBroken() {
 		dcancel() // the layer is refused: stop its transfer
 	}
 	pr.CloseWithError(errors.New("unpack ended"))
@@ -213,7 +214,7 @@ func (p *puller) fetchAndUnpack(ctx context.Context, l Layer, parent digest.Dige
 	switch {
 	case uerr == nil:
 		return sl.Size, true, true, nil
-	case errors.Is(uerr, snapshot.ErrExists):
+	case exists:
 		sl, _ := s.snaps.Get(l.ChainID)
 		return sl.Size, false, dlErr == nil, dlErr
 	case dlErr != nil && !errors.Is(dlErr, context.Canceled):
