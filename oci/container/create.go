@@ -110,8 +110,8 @@ func Create(opts CreateOptions) (c *Container, err error) {
 			cloneflags |= cloneFlags[ns.Type]
 		}
 	}
-	if !mountNS {
-		return nil, errors.New("linux.namespaces: a mount namespace is required")
+	if (s.Hostname != "" || s.Domainname != "") && !hasNamespace(s, specs.UTSNamespace) {
+		return nil, errors.New("hostname/domainname need a uts namespace: the host's would change")
 	}
 	if s.Process.Terminal && opts.ConsoleSocket == "" && opts.ConsoleConn == nil {
 		return nil, errors.New("process.terminal is true: a --console-socket is required")
@@ -142,6 +142,9 @@ func Create(opts CreateOptions) (c *Container, err error) {
 		}
 		if cg != nil {
 			cg.Destroy()
+		}
+		if !mountNS {
+			unmountUnder(c.Rootfs)
 		}
 		os.RemoveAll(dir)
 	}()
@@ -241,6 +244,7 @@ func Create(opts CreateOptions) (c *Container, err error) {
 	cfg := &initConfig{
 		ID: opts.ID, Spec: s, Process: s.Process, Rootfs: c.Rootfs, Bundle: bundle, FifoFd: fifoFd,
 		NoPivot: opts.NoPivot, Console: console != nil, CgroupPaths: c.CgroupPaths, NewCgroupNS: newCgroupNS, MountNSFd: mountNSFd,
+		NoMountNS: !mountNS,
 	}
 	if err := sc.send(syncMsg{Type: msgConfig, Config: cfg}); err != nil {
 		return nil, err
@@ -248,7 +252,9 @@ func Create(opts CreateOptions) (c *Container, err error) {
 	if _, err := sc.recv(msgHooks); err != nil {
 		return nil, err
 	}
-	state := specs.State{Version: specs.Version, ID: opts.ID, Status: Creating, Pid: pid, Bundle: bundle, Annotations: s.Annotations}
+	// The hooks of create see the container as created: its namespaces
+	// exist and its pid is known (the validation suite and crun agree).
+	state := specs.State{Version: specs.Version, ID: opts.ID, Status: Created, Pid: pid, Bundle: bundle, Annotations: s.Annotations}
 	if s.Hooks != nil {
 		if err := runHooks("prestart", s.Hooks.Prestart, &state); err != nil {
 			return nil, err

@@ -15,6 +15,19 @@ import (
 // runHooks runs the hooks of one stage in order with the state on stdin;
 // the first failure stops the stage and is returned with the hook's output.
 func runHooks(stage string, hooks []specs.Hook, state *specs.State) error {
+	return runHooksFrom(stage, hooks, state, nil)
+}
+
+// runHooksWarn runs every hook of a stage whose failures are only warnings
+// (poststart, poststop): a failed hook is reported and the next one runs.
+func runHooksWarn(stage string, hooks []specs.Hook, state *specs.State, warn func(string)) {
+	if warn == nil {
+		warn = func(string) {}
+	}
+	runHooksFrom(stage, hooks, state, warn)
+}
+
+func runHooksFrom(stage string, hooks []specs.Hook, state *specs.State, warn func(string)) error {
 	if len(hooks) == 0 {
 		return nil
 	}
@@ -46,7 +59,11 @@ func runHooks(stage string, hooks []specs.Hook, state *specs.State) error {
 			if msg != "" {
 				msg = ": " + msg
 			}
-			return fmt.Errorf("%s hook %d (%s): %w%s", stage, i, h.Path, err, msg)
+			err = fmt.Errorf("%s hook %d (%s): %w%s", stage, i, h.Path, err, msg)
+			if warn == nil {
+				return err
+			}
+			warn(err.Error())
 		}
 	}
 	return nil

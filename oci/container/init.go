@@ -337,7 +337,9 @@ func executable(p string) error {
 	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
 		return errors.New("is a directory")
 	}
-	if err := unix.Access(p, unix.X_OK); err != nil {
+	// With the effective ids and capabilities, as execve will check:
+	// CAP_DAC_OVERRIDE lets a non-root user run a file it cannot read.
+	if err := unix.Faccessat(unix.AT_FDCWD, p, unix.X_OK, unix.AT_EACCESS); err != nil {
 		return fmt.Errorf("not executable: %w", err)
 	}
 	return nil

@@ -51,11 +51,10 @@ func (c *Container) Start(warn func(string)) error {
 		return err
 	}
 	if h := spec.Hooks; h != nil && len(h.Poststart) > 0 {
+		// The process may be gone already; the hooks still get its pid.
 		st := c.State()
-		st.Status = Running
-		if err := runHooks("poststart", h.Poststart, &st); err != nil {
-			warn(err.Error())
-		}
+		st.Status, st.Pid = Running, c.Pid
+		runHooksWarn("poststart", h.Poststart, &st, warn)
 	}
 	return nil
 }
@@ -118,6 +117,11 @@ func (c *Container) Delete(force bool, warn func(string)) error {
 		}
 	}
 	spec, _ := c.Spec() // nil for a container that died being created
+	if spec != nil && !hasNamespace(spec, specs.MountNamespace) {
+		if err := unmountUnder(c.Rootfs); err != nil {
+			return err
+		}
+	}
 	if cg := c.cgroup(); cg != nil {
 		if err := cg.Destroy(); err != nil {
 			return err
@@ -130,9 +134,7 @@ func (c *Container) Delete(force bool, warn func(string)) error {
 		s := c.State()
 		s.Status = Stopped
 		s.Pid = 0
-		if err := runHooks("poststop", spec.Hooks.Poststop, &s); err != nil && warn != nil {
-			warn(err.Error())
-		}
+		runHooksWarn("poststop", spec.Hooks.Poststop, &s, warn)
 	}
 	return nil
 }
@@ -252,4 +254,16 @@ func (c *Container) Wait() (int, error) {
 		return -1, errors.New("container was not created by this process")
 	}
 	return c.proc.Wait()
+}
+
+func hasNamespace(s *specs.Spec, t specs.LinuxNamespaceType) bool {
+	if s.Linux == nil {
+		return false
+	}
+	for _, ns := range s.Linux.Namespaces {
+		if ns.Type == t {
+			return true
+		}
+	}
+	return false
 }

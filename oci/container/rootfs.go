@@ -24,20 +24,25 @@ func mount(source, target, fstype string, flags uintptr, data string) error {
 // rootfs, still seen from the host's root.
 func prepareRootfs(cfg *initConfig) error {
 	s := cfg.Spec
-	flag := uintptr(unix.MS_SLAVE | unix.MS_REC)
-	if p := s.Linux.RootfsPropagation; p != "" {
-		flag = propagationFlags[p]
-	}
-	if err := mount("", "/", "", flag, ""); err != nil {
-		return err
-	}
 	rootfs, err := filepath.EvalSymlinks(cfg.Rootfs)
 	if err != nil {
 		return fmt.Errorf("rootfs: %w", err)
 	}
 	cfg.Rootfs = rootfs
-	if err := parentMountPrivate(rootfs); err != nil {
-		return err
+	// Without a mount namespace of its own the container's mounts are made
+	// in the runtime's, under the rootfs only (Delete removes them): the
+	// propagation of the host's mounts is left alone.
+	if !cfg.NoMountNS {
+		flag := uintptr(unix.MS_SLAVE | unix.MS_REC)
+		if p := s.Linux.RootfsPropagation; p != "" {
+			flag = propagationFlags[p]
+		}
+		if err := mount("", "/", "", flag, ""); err != nil {
+			return err
+		}
+		if err := parentMountPrivate(rootfs); err != nil {
+			return err
+		}
 	}
 	if err := mount(rootfs, rootfs, "bind", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return err
@@ -453,7 +458,12 @@ func enterRootfs(cfg *initConfig) error {
 	if err := unix.Chdir(cfg.Rootfs); err != nil {
 		return fmt.Errorf("chdir to rootfs: %w", err)
 	}
-	if cfg.NoPivot {
+	if cfg.NoMountNS {
+		// pivot_root or a move would change the host's root: chroot only.
+		if err := unix.Chroot("."); err != nil {
+			return fmt.Errorf("chroot: %w", err)
+		}
+	} else if cfg.NoPivot {
 		if err := mount(cfg.Rootfs, "/", "", unix.MS_MOVE, ""); err != nil {
 			return err
 		}
@@ -483,10 +493,40 @@ func enterRootfs(cfg *initConfig) error {
 	if err := unix.Chdir("/"); err != nil {
 		return err
 	}
-	if p := cfg.Spec.Linux.RootfsPropagation; p != "" {
+	if p := cfg.Spec.Linux.RootfsPropagation; p != "" && !cfg.NoMountNS {
 		return mount("", "/", "", propagationFlags[p], "")
 	}
 	return nil
+}
+
+// unmountUnder detaches every mount at or below dir, deepest first: what a
+// container without a mount namespace of its own mounted in the runtime's.
+func unmountUnder(dir string) error {
+	real, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return err
+	}
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return err
+	}
+	var points []string
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 5 {
+			continue
+		}
+		if mp := unescapeMountinfo(f[4]); mp == real || strings.HasPrefix(mp, real+"/") {
+			points = append(points, mp)
+		}
+	}
+	var first error
+	for i := len(points) - 1; i >= 0; i-- {
+		if err := unix.Unmount(points[i], unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) && first == nil {
+			first = fmt.Errorf("unmount %s: %w", points[i], err)
+		}
+	}
+	return first
 }
 
 // maskPaths makes the read-only paths read-only and hides the masked ones,

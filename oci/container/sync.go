@@ -58,6 +58,7 @@ type initConfig struct {
 	CgroupPaths map[string]string `json:"cgroupPaths,omitempty"`
 	NewCgroupNS bool              `json:"newCgroupNS,omitempty"`
 	MountNSFd   int               `json:"mountNSFd,omitempty"` // join this mount namespace (exec, or a path in the spec)
+	NoMountNS   bool              `json:"noMountNS,omitempty"` // the container shares the runtime's mount namespace
 }
 
 type syncConn struct {

@@ -563,3 +563,49 @@ func TestSysctlUnderReadonlyProcSys(t *testing.T) {
 		t.Fatalf("exit %d, output %q, stderr %q", code, out, errs)
 	}
 }
+
+// Without a mount namespace the container's mounts are made in the
+// runtime's, under the rootfs, and delete removes them.
+func TestNoMountNamespaceLeavesNoMounts(t *testing.T) {
+	r := newRT(t)
+	b := testenv.Bundle(t, func(s *specs.Spec) {
+		s.Process.Args = []string{"sh", "-c", "ls /proc/self/ns/ | wc -l; readlink /proc/self/ns/mnt"}
+		var ns []specs.LinuxNamespace
+		for _, n := range s.Linux.Namespaces {
+			if n.Type != specs.MountNamespace {
+				ns = append(ns, n)
+			}
+		}
+		s.Linux.Namespaces = ns
+	})
+	hostMnt, err := os.Readlink("/proc/self/ns/mnt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := mounts(t)
+	out, errs, code := r.run("run", "--bundle", b, uniqueID(t))
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if !strings.Contains(out, hostMnt) {
+		t.Errorf("output %q: want the runtime's mount namespace %s", out, hostMnt)
+	}
+	for m := range mounts(t) {
+		if !before[m] {
+			t.Errorf("mount left behind: %s", m)
+		}
+	}
+	b2 := testenv.Bundle(t, func(s *specs.Spec) {
+		var ns []specs.LinuxNamespace
+		for _, n := range s.Linux.Namespaces {
+			if n.Type != specs.UTSNamespace {
+				ns = append(ns, n)
+			}
+		}
+		s.Linux.Namespaces = ns
+		s.Hostname = "nope"
+	})
+	if _, errs, code := r.run("create", "--bundle", b2, uniqueID(t)+"-uts"); code == 0 || !strings.Contains(errs, "uts namespace") {
+		t.Errorf("hostname without a uts namespace: exit %d, %q", code, errs)
+	}
+}
