@@ -3,6 +3,8 @@
 package dropin
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -75,6 +77,7 @@ func TestContainerd(t *testing.T) {
 		if st := c.taskStatus(t, id); st != "RUNNING" {
 			t.Errorf("task status after run --detach = %q, want RUNNING", st)
 		}
+		c.checkBinary(t, id)
 		c.must(t, "task", "pause", id)
 		if st := c.taskStatus(t, id); st != "PAUSED" {
 			t.Errorf("task status after pause = %q, want PAUSED", st)
@@ -98,6 +101,27 @@ func TestContainerd(t *testing.T) {
 		c.must(t, "task", "delete", id)
 		c.must(t, "containers", "delete", id)
 	})
+}
+
+// checkBinary checks that the container's runc shim options name the
+// runtime under test as its BinaryName.
+func (c *ctr) checkBinary(t *testing.T, id string) {
+	t.Helper()
+	var info struct {
+		Runtime struct {
+			Name    string
+			Options struct {
+				Value []byte `json:"value"` // protobuf runc.v1.Options, base64 in JSON
+			}
+		}
+	}
+	out := c.must(t, "containers", "info", id).stdout
+	if err := json.Unmarshal([]byte(out), &info); err != nil {
+		t.Fatalf("ctr containers info: %v\n%s", err, out)
+	}
+	if info.Runtime.Name != "io.containerd.runc.v2" || !bytes.Contains(info.Runtime.Options.Value, []byte(c.runtime)) {
+		t.Errorf("container runtime %s with options %q, want io.containerd.runc.v2 with BinaryName %s", info.Runtime.Name, info.Runtime.Options.Value, c.runtime)
+	}
 }
 
 // taskStatus returns the STATUS column of `ctr task list` for id.
