@@ -205,7 +205,9 @@ func (r *report) print(w io.Writer) {
 		}
 		if s, ok := r.Ops["state"]["petrel"]; ok {
 			goal("state: median < 3 ms", s.MedianMS, s.MedianMS < 3)
-			fmt.Fprintf(w, "  (state is %.1fx the exec floor of %.1f ms on this host now)\n", s.MedianMS/r.Floor.MedianMS, r.Floor.MedianMS)
+			if f := r.Floor.MedianMS; f > 0 {
+				fmt.Fprintf(w, "  (state is %.1fx the exec floor of %.1f ms on this host now)\n", s.MedianMS/f, f)
+			}
 		}
 	}
 	for _, rt := range r.Runtimes {
