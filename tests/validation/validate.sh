@@ -153,7 +153,8 @@ umount_below() {
 
 # cleanup removes what a program left behind: containers in the runtime's own
 # state directory, its temporary bundles, and the cgroups the suite names
-# (/cgrouptest and testdir/cgrouptest/container below the caller's cgroup).
+# (/cgrouptest, and testdir/cgrouptest/container below the caller's cgroup or,
+# for some runtimes, below the root).
 cleanup() {
 	local name=$1 tmp=$2 dir id
 	for dir in "${state[$name]}"/*; do
@@ -167,7 +168,7 @@ cleanup() {
 	rm -rf --one-file-system "$tmp" || true
 	local mp own d
 	while IFS=$'\t' read -r mp own; do
-		for d in "$mp/cgrouptest" "$mp${own%/}/testdir"; do
+		for d in "$mp/cgrouptest" "$mp/testdir" "$mp${own%/}/testdir"; do
 			if [ -d "$d" ]; then find "$d" -depth -type d -exec rmdir {} + 2>/dev/null || true; fi
 		done
 	done < <(cgroup_mounts)
