@@ -358,7 +358,10 @@ func cmdExec(g *globals, args []string) error {
 		if err != nil {
 			return err
 		}
-		base := *spec.Process
+		var base specs.Process
+		if spec.Process != nil {
+			base = *spec.Process
+		}
 		p = &base
 		p.Args = rest[1:]
 		p.Terminal = tty

@@ -68,13 +68,16 @@ func Create(opts CreateOptions) (c *Container, err error) {
 			return nil, err
 		}
 	}
-	if s.Process == nil {
-		return nil, errors.New("config.json has no process to run")
-	}
 	if s.Linux == nil {
 		return nil, errors.New("config.json has no linux section")
 	}
-	if err := validateSched(s.Process, s.Linux); err != nil {
+	// A config without a process can be created; start then fails, as the
+	// runtime-spec says. An empty process stands in for the checks below.
+	process := s.Process
+	if process == nil {
+		process = &specs.Process{}
+	}
+	if err := validateSched(process, s.Linux); err != nil {
 		return nil, err
 	}
 	if s.Linux.Seccomp != nil {
@@ -113,10 +116,10 @@ func Create(opts CreateOptions) (c *Container, err error) {
 	if (s.Hostname != "" || s.Domainname != "") && !hasNamespace(s, specs.UTSNamespace) {
 		return nil, errors.New("hostname/domainname need a uts namespace: the host's would change")
 	}
-	if s.Process.Terminal && opts.ConsoleSocket == "" && opts.ConsoleConn == nil {
+	if process.Terminal && opts.ConsoleSocket == "" && opts.ConsoleConn == nil {
 		return nil, errors.New("process.terminal is true: a --console-socket is required")
 	}
-	if !s.Process.Terminal && (opts.ConsoleSocket != "" || opts.ConsoleConn != nil) {
+	if !process.Terminal && (opts.ConsoleSocket != "" || opts.ConsoleConn != nil) {
 		return nil, errors.New("--console-socket given but process.terminal is false")
 	}
 
@@ -231,7 +234,7 @@ func Create(opts CreateOptions) (c *Container, err error) {
 		}
 	}
 	c.CgroupPaths = cg.Paths()
-	if adj := s.Process.OOMScoreAdj; adj != nil {
+	if adj := process.OOMScoreAdj; adj != nil {
 		if err := os.WriteFile("/proc/"+strconv.Itoa(pid)+"/oom_score_adj", []byte(strconv.Itoa(*adj)), 0); err != nil {
 			if !errors.Is(err, unix.EPERM) && !errors.Is(err, unix.EACCES) {
 				return nil, fmt.Errorf("oom_score_adj: %w", err)

@@ -46,7 +46,7 @@ func initProcess(sc *syncConn) error {
 		return err
 	}
 	cfg := m.Config
-	if cfg == nil || cfg.Process == nil {
+	if cfg == nil || (cfg.Exec && cfg.Process == nil) {
 		return errors.New("init: empty configuration")
 	}
 	var console *os.File
@@ -148,12 +148,14 @@ func initContainer(sc *syncConn, cfg *initConfig, console *os.File) error {
 	if err := maskPaths(s.Linux); err != nil {
 		return err
 	}
-	if err := applySched(cfg.Process, s.Linux); err != nil {
-		return err
-	}
-	path, err := prepareProcess(cfg.Process, s.Linux.Seccomp)
-	if err != nil {
-		return err
+	var path string
+	if cfg.Process != nil {
+		if err := applySched(cfg.Process, s.Linux); err != nil {
+			return err
+		}
+		if path, err = prepareProcess(cfg.Process, s.Linux.Seccomp); err != nil {
+			return err
+		}
 	}
 	if err := sc.send(syncMsg{Type: msgReady}); err != nil {
 		return err
@@ -163,6 +165,9 @@ func initContainer(sc *syncConn, cfg *initConfig, console *os.File) error {
 	case fifo = <-fifoc:
 	case err := <-fifoErr:
 		return err
+	}
+	if cfg.Process == nil {
+		return errors.New("config.json has no process to start") // Start refuses first
 	}
 	if _, err := fifo.Write([]byte("0")); err != nil {
 		return fmt.Errorf("write exec fifo: %w", err)

@@ -20,6 +20,15 @@ func (c *Container) Start(warn func(string)) error {
 	if st := c.Status(); st != Created {
 		return fmt.Errorf("cannot start container %s: it is %s, not created", c.ID, st)
 	}
+	spec, err := c.Spec()
+	if err != nil {
+		return err
+	}
+	if spec.Process == nil {
+		// Nothing will ever run: the container stops here.
+		c.signalInit(unix.SIGKILL)
+		return fmt.Errorf("cannot start container %s: config.json has no process", c.ID)
+	}
 	fifo := filepath.Join(c.dir, fifoName)
 	fd, err := unix.Open(fifo, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -45,10 +54,6 @@ func (c *Container) Start(warn func(string)) error {
 	}
 	if err := os.Remove(fifo); err != nil {
 		return fmt.Errorf("remove exec fifo: %w", err)
-	}
-	spec, err := c.Spec()
-	if err != nil {
-		return err
 	}
 	if h := spec.Hooks; h != nil && len(h.Poststart) > 0 {
 		// The process may be gone already; the hooks still get its pid.

@@ -609,3 +609,20 @@ func TestNoMountNamespaceLeavesNoMounts(t *testing.T) {
 		t.Errorf("hostname without a uts namespace: exit %d, %q", code, errs)
 	}
 }
+
+// A config without a process can be created; start fails and stops it.
+func TestCreateWithoutProcess(t *testing.T) {
+	r := newRT(t)
+	b := testenv.Bundle(t, func(s *specs.Spec) { s.Process = nil })
+	id := uniqueID(t)
+	r.cleanup(id)
+	r.ok("create", "--bundle", b, id)
+	if st := r.state(id); st.Status != "created" {
+		t.Fatalf("after create: %s", st.Status)
+	}
+	if _, errs, code := r.run("start", id); code == 0 || !strings.Contains(errs, "no process") {
+		t.Fatalf("start: exit %d, %q", code, errs)
+	}
+	waitFor(t, func() bool { return r.state(id).Status == "stopped" })
+	r.ok("delete", id)
+}
