@@ -294,7 +294,28 @@ for name in "${names[@]}"; do
 done
 printf '\n%-*s' $w 'assertions ok/not ok'
 for name in "${names[@]}"; do printf ' %-18s' "${assert_pass[$name]}/${assert_fail[$name]}"; done
-printf '\n\nTAP output: %s/<runtime>/<program>.tap (.stderr beside it); summary.tsv; %ds in all\n' "$results" "$elapsed"
+printf '\n\nTAP output: %s/<runtime>/<program>.tap (.stderr beside it); summary.tsv, table.md; %ds in all\n' "$results" "$elapsed"
+
+# The same table in Markdown, for tests/validation/README.md.
+{
+	printf '| program |'
+	for name in "${names[@]}"; do printf ' %s |' "$name"; done
+	printf '\n|---|'
+	for name in "${names[@]}"; do printf -- '---|'; done
+	printf '\n'
+	for t in "${tests[@]}"; do
+		printf '| %s |' "$t"
+		for name in "${names[@]}"; do
+			printf ' %s %d/%d |' "${verdict[$name/$t]}" "${passed[$name/$t]}" "${failed[$name/$t]}"
+		done
+		printf '\n'
+	done
+	printf '| **programs passed/failed** |'
+	for name in "${names[@]}"; do printf ' **%d/%d** |' "${prog_pass[$name]}" "${prog_fail[$name]}"; done
+	printf '\n| **assertions ok/not ok** |'
+	for name in "${names[@]}"; do printf ' **%d/%d** |' "${assert_pass[$name]}" "${assert_fail[$name]}"; done
+	printf '\n'
+} >"$results/table.md"
 
 # 6. The gate: petrel-runtime must pass at least as many whole programs AND at
 #    least as many assertions as runc passed in this same run.
