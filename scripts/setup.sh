@@ -19,10 +19,12 @@ pkgs=(
 	# the Go toolchain's module downloads and git describe in the Makefile
 	ca-certificates git make
 )
-missing=()
-for p in "${pkgs[@]}"; do
-	[ "$(dpkg-query -W -f '${db:Status-Status}' "$p" 2>/dev/null)" = installed ] || missing+=("$p")
-done
+# One dpkg-query for all: the packages not reported as installed are missing.
+mapfile -t missing < <(
+	dpkg-query -W -f '${Package} ${db:Status-Status}\n' "${pkgs[@]}" 2>/dev/null |
+		awk -v want="${pkgs[*]}" '$2 == "installed" { sub(/:.*/, "", $1); ok[$1] = 1 }
+			END { n = split(want, w, " "); for (i = 1; i <= n; i++) if (!(w[i] in ok)) print w[i] }'
+)
 if [ ${#missing[@]} -gt 0 ]; then
 	echo "setup: installing ${missing[*]}"
 	apt-get update -qq
