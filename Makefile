@@ -43,10 +43,27 @@ test-integration: build
 
 # Benchmarks (root; see bench/README.md). Flags through BENCHFLAGS, e.g. BENCHFLAGS='-n 50 -json'.
 .PHONY: bench-runtime
-bench: bench-runtime
+bench: bench-runtime bench-pull
 
 bench-runtime: build
 	$(GO) run ./bench/cmd/runtimebench -petrel $(abspath $(BIN)/petrel) $(BENCHFLAGS)
+
+# Pull and unpack of one image from a local registry: petrel, skopeo+umoci,
+# podman (root; see bench/pull.md). Flags through PULLFLAGS, e.g. PULLFLAGS='-n 9 -json'.
+.PHONY: bench-pull
+bench-pull: build
+	$(GO) run ./bench/cmd/pullbench -petrel $(abspath $(BIN)/petrel) $(PULLFLAGS)
+
+# Every fuzz target of the tree for FUZZTIME each, one after another.
+FUZZTIME ?= 15s
+.PHONY: fuzz
+fuzz:
+	@grep -rHo --include='*_test.go' '^func Fuzz[A-Za-z0-9_]*' . | sort | \
+	while IFS=: read -r file fn; do \
+		fn=$${fn#func }; pkg=./$$(dirname "$${file#./}"); \
+		echo "fuzz: $$pkg $$fn for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) "$$pkg" || exit 1; \
+	done
 
 # The main job on a fresh machine: a busybox container through petrel-runtime.
 demo: build
@@ -60,7 +77,7 @@ clean:
 	rm -rf $(BIN)
 
 # The README's test command: install what the tests need, then every suite.
-check: setup test test-integration validate
+check: setup test fuzz test-integration validate
 
 setup:
 	scripts/setup.sh
