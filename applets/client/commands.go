@@ -228,6 +228,9 @@ func cmdRun(c *cli, args []string) error {
 	if err != nil {
 		return &usageError{err: err}
 	}
+	if h, w, ok := c.termSize(); ok && cf.tty {
+		req.HostConfig.ConsoleSize = [2]uint{h, w}
+	}
 	if !detach {
 		req.AttachStdout, req.AttachStderr = true, true
 		req.AttachStdin = cf.stdin
@@ -854,6 +857,9 @@ func cmdExec(c *cli, args []string) error {
 	}
 	cfg := api.ExecConfig{User: user, WorkingDir: workdir, Env: env, Cmd: rest[1:], Tty: tty,
 		AttachStdin: interactive && !detach, AttachStdout: !detach, AttachStderr: !detach, Detach: detach}
+	if h, w, ok := c.termSize(); ok && tty {
+		cfg.ConsoleSize = &[2]uint{h, w}
+	}
 	var created api.IDResponse
 	if err := c.call("POST", "/containers/"+rest[0]+"/exec", nil, cfg, &created); err != nil {
 		return err

@@ -81,4 +81,17 @@ func (c *cli) watchResize(path string) func() {
 	}
 }
 
+// termSize returns the size of the client's terminal, if it has one.
+func (c *cli) termSize() (uint, uint, bool) {
+	f, ok := c.stdout.(*os.File)
+	if !ok {
+		return 0, 0, false
+	}
+	ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ)
+	if err != nil || ws.Row == 0 || ws.Col == 0 {
+		return 0, 0, false
+	}
+	return uint(ws.Row), uint(ws.Col), true
+}
+
 func sortStrings(s []string) { sort.Strings(s) }

@@ -138,10 +138,26 @@ func run(args []string, stderr io.Writer) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	srv.Shutdown(ctx)
-	for _, h := range cfg.Hosts {
-		os.Remove(strings.TrimPrefix(h, "unix://"))
+	for _, l := range ls {
+		l.(*ownedSocket).remove()
 	}
 	return nil
+}
+
+// ownedSocket is a unix listener that, once closed, removes its path
+// only while the path is still its own socket: a daemon shutting down
+// slowly must not delete the socket of the one that replaced it.
+type ownedSocket struct {
+	*net.UnixListener
+	path string
+	ino  uint64
+}
+
+func (s *ownedSocket) remove() {
+	var st unix.Stat_t
+	if unix.Stat(s.path, &st) == nil && st.Ino == s.ino {
+		os.Remove(s.path)
+	}
 }
 
 // listenUnix listens on path with mode 0660, replacing a stale socket
@@ -165,5 +181,12 @@ func listenUnix(path string) (net.Listener, error) {
 		l.Close()
 		return nil, err
 	}
-	return l, nil
+	ul := l.(*net.UnixListener)
+	ul.SetUnlinkOnClose(false)
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	return &ownedSocket{UnixListener: ul, path: path, ino: st.Ino}, nil
 }

@@ -271,13 +271,29 @@ func (s *server) info(w http.ResponseWriter, r *http.Request) error {
 	info := api.Info{
 		ID: hostname, Containers: total, ContainersRunning: running, ContainersPaused: paused, ContainersStopped: stopped,
 		Driver: "external-rootfs", LoggingDriver: s.cfg.LogDriver, CgroupDriver: "cgroupfs", CgroupVersion: cgv,
-		KernelVersion: kernelVersion(), OperatingSystem: "linux", OSType: "linux", Architecture: runtime.GOARCH,
+		KernelVersion: kernelVersion(), OperatingSystem: osName(), OSType: "linux", Architecture: runtime.GOARCH,
 		NCPU: runtime.NumCPU(), MemTotal: int64(si.Totalram) * int64(si.Unit), DockerRootDir: s.cfg.Root,
 		Name: hostname, ServerVersion: version.Version, DefaultRuntime: s.cfg.DefaultRuntime, Runtimes: rts,
 		LiveRestoreEnabled: true, Labels: []string{}, Warnings: []string{}, SecurityOptions: []string{},
 		Swarm: map[string]string{"LocalNodeState": "inactive"},
 	}
 	return writeJSON(w, http.StatusOK, info)
+}
+
+// osName is the host's PRETTY_NAME from os-release, else "linux".
+func osName() string {
+	for _, p := range []string{"/etc/os-release", "/usr/lib/os-release"} {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if v, ok := strings.CutPrefix(line, "PRETTY_NAME="); ok {
+				return strings.Trim(v, `"'`)
+			}
+		}
+	}
+	return "linux"
 }
 
 func (s *server) images(w http.ResponseWriter, r *http.Request) error {

@@ -63,6 +63,8 @@ type HostConfig struct {
 	ReadonlyRootfs bool          `json:"ReadonlyRootfs"`
 	Privileged     bool          `json:"Privileged"`
 	Init           *bool         `json:"Init,omitempty"`
+	// ConsoleSize is the initial terminal [height, width] (API 1.42).
+	ConsoleSize [2]uint `json:"ConsoleSize"`
 	// ExternalRootfs runs the container from a host directory instead
 	// of an image (iSulad's --external-rootfs); a Petrel extension.
 	ExternalRootfs string `json:"ExternalRootfs,omitempty"`
@@ -250,6 +252,7 @@ type ExecConfig struct {
 	Env          []string `json:"Env"`
 	WorkingDir   string   `json:"WorkingDir"`
 	Cmd          []string `json:"Cmd"`
+	ConsoleSize  *[2]uint `json:"ConsoleSize,omitempty"`
 }
 
 // ExecStartConfig is the body of POST /exec/{id}/start.

@@ -105,9 +105,16 @@ func New(opts Options) (*Engine, error) {
 		}
 		e.byName[c.rec.Name] = c
 	}
+	// Restore in parallel: one slow shim must not hold up the others.
+	var wg sync.WaitGroup
 	for _, c := range e.byID {
-		e.restore(c)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e.restore(c)
+		}()
 	}
+	wg.Wait()
 	return e, nil
 }
 

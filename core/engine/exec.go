@@ -92,6 +92,9 @@ func (e *Engine) execProcess(x *execRecord) (*specs.Process, error) {
 	p.Env = mergeEnv(p.Env, x.cfg.Env)
 	p.Terminal = x.cfg.Tty
 	p.ConsoleSize = nil
+	if cs := x.cfg.ConsoleSize; x.cfg.Tty && cs != nil && cs[0] > 0 && cs[1] > 0 {
+		p.ConsoleSize = &specs.Box{Height: cs[0], Width: cs[1]}
+	}
 	if x.cfg.WorkingDir != "" {
 		p.Cwd = x.cfg.WorkingDir
 		if !filepath.IsAbs(p.Cwd) {

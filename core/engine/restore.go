@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"path/filepath"
 	"strings"
 	"time"
@@ -14,7 +15,9 @@ import (
 // records how it ended while no daemon watched (live restore).
 func (e *Engine) restore(c *Container) {
 	cl := &shim.Client{Socket: e.shimSocket(c.rec.ID)}
-	r, err := cl.Call(e.ctx, shim.Request{Op: shim.OpState})
+	ctx, cancel := context.WithTimeout(e.ctx, 5*time.Second)
+	r, err := cl.Call(ctx, shim.Request{Op: shim.OpState})
+	cancel()
 	c.mu.Lock()
 	recorded := c.rec.State.Status
 	switch {

@@ -32,6 +32,9 @@ func (e *Engine) spec(c *Container) (*specs.Spec, error) {
 	s.Root = &specs.Root{Path: rec.Rootfs, Readonly: hc.ReadonlyRootfs}
 	p := s.Process
 	p.Terminal = cfg.Tty
+	if cs := hc.ConsoleSize; cfg.Tty && cs[0] > 0 && cs[1] > 0 {
+		p.ConsoleSize = &specs.Box{Height: cs[0], Width: cs[1]}
+	}
 	p.Args = append([]string{rec.Path}, rec.Args...)
 	hostname := cfg.Hostname
 	if hostname == "" {
@@ -73,6 +76,11 @@ func (e *Engine) spec(c *Container) (*specs.Spec, error) {
 		s.Annotations = map[string]string{}
 	}
 	s.Annotations["org.petrel.container.name"] = rec.Name
+	if rt, _ := e.runtime(hc.Runtime); rt.Path != "lcr" {
+		// Older runtimes (crun 1.8) refuse versions they do not know;
+		// nothing here needs more than 1.0.2.
+		s.Version = "1.0.2"
+	}
 	return s, nil
 }
 

@@ -26,6 +26,11 @@ type Client struct {
 	Socket string
 }
 
+// CallTimeout bounds a request other than wait when the caller's
+// context has no deadline: a shim that does not answer (stuck in its
+// runtime) must not hang the daemon.
+const CallTimeout = 30 * time.Second
+
 func (c *Client) dial(ctx context.Context) (net.Conn, error) {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "unix", c.Socket)
@@ -55,6 +60,11 @@ func (c *Client) CallNotify(ctx context.Context, req Request, sent chan<- error)
 		}
 	}
 	defer notify(nil)
+	if _, ok := ctx.Deadline(); !ok && req.Op != OpWait {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, CallTimeout)
+		defer cancel()
+	}
 	conn, err := c.dial(ctx)
 	if err != nil {
 		notify(err)

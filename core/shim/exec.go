@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -58,7 +59,14 @@ func (s *server) exec(c net.Conn, br *bufio.Reader, req Request) {
 	var err error
 	if req.Tty {
 		if _, ext := s.rt.(*external); ext {
-			pio.consoleSock = s.opts.Socket + "." + req.Exec
+			// A short path: sockaddr_un holds 107 bytes.
+			dir, err := os.MkdirTemp("", "petrel-tty-")
+			if err != nil {
+				fail(fmt.Errorf("console socket: %w", err))
+				return
+			}
+			defer os.RemoveAll(dir)
+			pio.consoleSock = filepath.Join(dir, "s")
 			if cl, err = consoleListener(pio.consoleSock); err != nil {
 				fail(err)
 				return

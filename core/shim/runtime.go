@@ -112,16 +112,50 @@ func (r *external) run(stdin, stdout, stderr *os.File, args ...string) error {
 	full := append(append(append([]string{}, r.args...), "--root", r.root), args...)
 	cmd := exec.Command(r.path, full...)
 	var errb bytes.Buffer
-	cmd.Stdin, cmd.Stdout = stdin, stdout
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, &errb
 	if stderr != nil {
 		cmd.Stderr = stderr
-	} else {
-		cmd.Stderr = &errb
 	}
 	if err := cmd.Run(); err != nil {
 		msg := strings.TrimSpace(errb.String())
 		if msg == "" {
 			msg = err.Error()
+		}
+		return fmt.Errorf("%s %s: %s", filepath.Base(r.path), args[0], msg)
+	}
+	return nil
+}
+
+// spawn runs create or exec: the processes they leave behind inherit
+// the given stdio (never a pipe of ours, which would keep Run waiting),
+// and errors come back through the runtime's --log file.
+func (r *external) spawn(io stdio, args ...string) error {
+	logFile := filepath.Join(filepath.Dir(r.root), r.id+"-"+args[0]+".log")
+	os.Remove(logFile)
+	defer os.Remove(logFile)
+	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer null.Close()
+	in, out, errw := io.in, io.out, io.err
+	for _, f := range []**os.File{&in, &out, &errw} {
+		if *f == nil {
+			*f = null
+		}
+	}
+	full := append(append(append([]string{}, r.args...), "--root", r.root, "--log", logFile, "--log-format", "json"), args...)
+	cmd := exec.Command(r.path, full...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = in, out, errw
+	if err := cmd.Run(); err != nil {
+		msg := err.Error()
+		if data, rerr := os.ReadFile(logFile); rerr == nil {
+			for _, line := range strings.Split(string(data), "\n") {
+				var entry struct{ Level, Msg string }
+				if json.Unmarshal([]byte(line), &entry) == nil && entry.Level == "error" && entry.Msg != "" {
+					msg = entry.Msg
+				}
+			}
 		}
 		return fmt.Errorf("%s %s: %s", filepath.Base(r.path), args[0], msg)
 	}
@@ -138,10 +172,7 @@ func (r *external) create(io stdio) (int, error) {
 		args = append(args, "--console-socket", io.consoleSock)
 	}
 	args = append(args, r.id)
-	// The runtime's own errors go to its stderr, which is the
-	// container's: capture them through the log only when there is no
-	// terminal.
-	if err := r.run(io.in, io.out, nil, args...); err != nil {
+	if err := r.spawn(io, args...); err != nil {
 		return 0, err
 	}
 	data, err := os.ReadFile(pidFile)
@@ -205,7 +236,7 @@ func (r *external) exec(p *specs.Process, io stdio) (int, func() (int, error), e
 	if io.consoleSock != "" {
 		args = append(args, "--console-socket", io.consoleSock)
 	}
-	if err := r.run(io.in, io.out, nil, append(args, r.id)...); err != nil {
+	if err := r.spawn(io, append(args, r.id)...); err != nil {
 		return 0, nil, err
 	}
 	pidData, err := os.ReadFile(pidFile)

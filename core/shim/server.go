@@ -184,7 +184,12 @@ func (s *server) setup() (*net.UnixListener, error) {
 	var outR, errR *os.File
 	if o.Tty {
 		if _, ext := s.rt.(*external); ext {
-			io.consoleSock = o.Socket + ".console"
+			dir, err := os.MkdirTemp("", "petrel-tty-")
+			if err != nil {
+				return nil, fmt.Errorf("console socket: %w", err)
+			}
+			defer os.RemoveAll(dir)
+			io.consoleSock = filepath.Join(dir, "s")
 		} else {
 			fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 			if err != nil {

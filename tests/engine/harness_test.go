@@ -43,6 +43,7 @@ func startDaemon(t *testing.T) *daemon {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
 	d := &daemon{t: t, bin: testenv.Binary(t), dir: dir, root: filepath.Join(dir, "r"), state: filepath.Join(dir, "s"),
 		sock: filepath.Join(dir, "p.sock"), rootfs: filepath.Join(dir, "rootfs")}
 	testenv.BusyboxRootfs(t, d.rootfs)
