@@ -118,7 +118,7 @@ func versionLine(argv ...string) string {
 
 // makeTools returns the tools named in o.tools that are installed, and the
 // reports of those skipped.
-func makeTools(o options, work, ref string, minBytes int64) ([]*tool, []toolReport, error) {
+func makeTools(o options, work, runDir, ref string, minBytes int64) ([]*tool, []toolReport, error) {
 	var tools []*tool
 	var skipped []toolReport
 	for _, name := range strings.Split(o.tools, ",") {
@@ -157,7 +157,7 @@ func makeTools(o options, work, ref string, minBytes int64) ([]*tool, []toolRepo
 			t = &tool{name: name, version: versionLine("podman", "--version"),
 				env: []string{"CONTAINERS_CONF=" + conf, "CONTAINERS_STORAGE_CONF=" + storage},
 				steps: []step{{"pull", func(dir string) []string {
-					return []string{"podman", "--root", filepath.Join(dir, "root"), "--runroot", filepath.Join(dir, "runroot"),
+					return []string{"podman", "--root", filepath.Join(dir, "root"), "--runroot", filepath.Join(runDir, filepath.Base(dir)),
 						"--tmpdir", filepath.Join(dir, "tmp"), "--storage-driver", "overlay",
 						"pull", "--quiet", "--tls-verify=false", ref}
 				}}}}
@@ -256,7 +256,17 @@ func bench(ctx context.Context, o options, log io.Writer) (rep *report, err erro
 	ref := reg.host + "/" + repo + ":" + imageTag
 	rep.Image.Reference = ref
 
-	tools, skipped, err := makeTools(o, work, ref, dataSize)
+	// podman wants a runroot of at most 50 characters.
+	runDir, err := os.MkdirTemp("/run", "pullbench-")
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if rerr := removeTree(runDir); rerr != nil {
+			fmt.Fprintf(log, "pullbench: cleaning up %s: %v\n", runDir, rerr)
+		}
+	}()
+	tools, skipped, err := makeTools(o, work, runDir, ref, dataSize)
 	if err != nil {
 		return nil, err
 	}
@@ -284,8 +294,10 @@ func bench(ctx context.Context, o options, log io.Writer) (rep *report, err erro
 			fmt.Fprintf(log, "pullbench: iteration %d/%d: %s\n", i+1, total, t.name)
 			dir := filepath.Join(work, fmt.Sprintf("%s-%d", strings.ReplaceAll(t.name, "+", "-"), i))
 			samples, err := runTool(ctx, t, dir)
-			if rerr := removeTree(dir); rerr != nil && err == nil {
-				err = fmt.Errorf("clean up: %w", rerr)
+			for _, d := range []string{dir, filepath.Join(runDir, filepath.Base(dir))} {
+				if rerr := removeTree(d); rerr != nil && err == nil {
+					err = fmt.Errorf("clean up: %w", rerr)
+				}
 			}
 			if err != nil {
 				if ctx.Err() != nil {
