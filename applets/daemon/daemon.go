@@ -16,11 +16,13 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/petrel-edge/petrel/core/atomicfile"
 	"github.com/petrel-edge/petrel/core/config"
 	"github.com/petrel-edge/petrel/core/engine"
 	coreshim "github.com/petrel-edge/petrel/core/shim"
@@ -118,7 +120,19 @@ func run(args []string, stderr io.Writer) error {
 			}
 			return err
 		}
+		if cfg.Group != "" {
+			if err := chownGroup(strings.TrimPrefix(h, "unix://"), cfg.Group); err != nil {
+				l.Close()
+				return err
+			}
+		}
 		ls = append(ls, l)
+	}
+	if cfg.PidFile != "" {
+		if err := atomicfile.WriteFile(cfg.PidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+			return fmt.Errorf("pid file: %w", err)
+		}
+		defer os.Remove(cfg.PidFile)
 	}
 	errc := make(chan error, len(ls))
 	for _, l := range ls {
@@ -158,6 +172,32 @@ func (s *ownedSocket) remove() {
 	if unix.Stat(s.path, &st) == nil && st.Ino == s.ino {
 		os.Remove(s.path)
 	}
+}
+
+// chownGroup gives the socket to a group (name or gid) from /etc/group,
+// so that its members can use the API.
+func chownGroup(path, group string) error {
+	gid, err := strconv.Atoi(group)
+	if err != nil {
+		data, rerr := os.ReadFile("/etc/group")
+		if rerr != nil {
+			return fmt.Errorf("group %s: %w", group, rerr)
+		}
+		gid = -1
+		for _, line := range strings.Split(string(data), "\n") {
+			f := strings.Split(line, ":")
+			if len(f) > 2 && f[0] == group {
+				gid, _ = strconv.Atoi(f[2])
+			}
+		}
+		if gid < 0 {
+			return fmt.Errorf("key \"group\": no group %q in /etc/group", group)
+		}
+	}
+	if err := os.Chown(path, 0, gid); err != nil {
+		return fmt.Errorf("socket group: %w", err)
+	}
+	return nil
 }
 
 // listenUnix listens on path with mode 0660, replacing a stale socket

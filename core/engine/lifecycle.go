@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"github.com/petrel-edge/petrel/core/atomicfile"
 	"github.com/petrel-edge/petrel/core/errdefs"
 	"github.com/petrel-edge/petrel/core/shim"
+	"github.com/petrel-edge/petrel/oci/container"
 )
 
 // Create records a new container; it runs nothing yet.
@@ -371,6 +373,7 @@ func (e *Engine) monitor(c *Container, waiter func() (shim.Response, error)) {
 		c.mu.Lock()
 		c.rec.State.Error = "shim exited without recording the container's exit"
 		c.mu.Unlock()
+		e.deleteRuntimeState(c)
 		break
 	}
 	e.exited(c, ex)
@@ -801,4 +804,35 @@ func (e *Engine) Rename(id, newName string) error {
 	}
 	e.event(c, "rename", "oldName", "/"+old)
 	return nil
+}
+
+// deleteRuntimeState kills what is left of a container whose shim died
+// without recording its exit, and removes the runtime's state of it.
+func (e *Engine) deleteRuntimeState(c *Container) {
+	c.mu.Lock()
+	id, name := c.rec.ID, c.hostConfig.Runtime
+	c.mu.Unlock()
+	if name == "" {
+		name = e.opts.DefaultRuntime
+	}
+	if name == "" {
+		name = "lcr"
+	}
+	rt, err := e.runtime(name)
+	if err != nil {
+		return
+	}
+	root := filepath.Join(e.opts.State, "runtime", name)
+	if rt.Path == "lcr" {
+		if ct, err := container.Load(root, id); err == nil {
+			if err := ct.Delete(true, nil); err != nil {
+				e.logf("container %s: delete runtime state: %v", id, err)
+			}
+		}
+		return
+	}
+	args := append(append([]string{}, rt.Args...), "--root", root, "delete", "--force", id)
+	if out, err := exec.Command(rt.Path, args...).CombinedOutput(); err != nil {
+		e.logf("container %s: %s delete: %v: %s", id, name, err, out)
+	}
 }

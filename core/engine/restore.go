@@ -54,11 +54,15 @@ func (e *Engine) restore(c *Container) {
 		if ex == nil {
 			ex, err = shim.ReadExit(filepath.Join(c.dir, exitFile))
 		}
-		if ex == nil {
+		lost := ex == nil
+		if lost {
 			ex = &shim.Exit{Code: 255, ExitedAt: time.Now().UTC()}
 			c.rec.State.Error = "the container's shim is gone and recorded no exit status"
 		}
 		c.mu.Unlock()
+		if lost {
+			e.deleteRuntimeState(c)
+		}
 		e.exited(c, ex)
 		return
 	}

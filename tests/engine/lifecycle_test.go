@@ -1,0 +1,109 @@
+//go:build integration
+
+package engine
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestEvents(t *testing.T) {
+	d := startDaemon(t)
+	since := strconv.FormatInt(time.Now().Add(-time.Second).Unix(), 10)
+	d.must(d.runArgs("--name", "ev", "none", "true")...)
+	d.must("rm", "ev")
+	until := strconv.FormatInt(time.Now().Add(time.Second).Unix(), 10)
+	out := d.must("events", "--since", since, "--until", until)
+	var actions []string
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) >= 3 && f[1] == "container" {
+			actions = append(actions, f[2])
+		}
+	}
+	if got := strings.Join(actions, " "); got != "create start die destroy" {
+		t.Errorf("events %q, want create start die destroy:\n%s", got, out)
+	}
+}
+
+func TestAutoRemoveDetached(t *testing.T) {
+	d := startDaemon(t)
+	id := d.must(d.runArgs("-d", "--rm", "none", "sh", "-c", "exit 0")...)
+	// The daemon removes it; no client waits.
+	d.waitFor("the container to be removed", func() bool {
+		_, _, code := d.petrel("inspect", id)
+		return code != 0
+	})
+}
+
+func TestParallelContainers(t *testing.T) {
+	d := startDaemon(t)
+	const n = 10
+	var wg sync.WaitGroup
+	errs := make(chan string, 2*n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			name := fmt.Sprintf("par%d", i)
+			if out, e, code := d.petrel(d.runArgs("-d", "--name", name, "none", "sleep", "1000")...); code != 0 {
+				errs <- fmt.Sprintf("run %s: %d %s%s", name, code, out, e)
+			}
+			// Operations on one container from two clients at once are
+			// serialised: both stops succeed, the container ends once.
+			var inner sync.WaitGroup
+			for j := 0; j < 2; j++ {
+				inner.Add(1)
+				go func() {
+					defer inner.Done()
+					if out, e, code := d.petrel("stop", "-t", "1", name); code != 0 {
+						errs <- fmt.Sprintf("stop %s: %d %s%s", name, code, out, e)
+					}
+				}()
+			}
+			inner.Wait()
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	out := d.must("ps", "-a", "--filter", "status=exited", "-q")
+	if got := len(strings.Fields(out)); got != n {
+		t.Errorf("%d exited containers, want %d", got, n)
+	}
+}
+
+func TestShimKilled(t *testing.T) {
+	d := startDaemon(t)
+	d.must(d.runArgs("-d", "--name", "orphan", "none", "sleep", "1000")...)
+	pid := d.inspect("orphan", ".State.Pid")
+	data, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(data)[strings.LastIndexByte(string(data), ')')+2:])
+	shimPid, _ := strconv.Atoi(f[1])
+	syscall.Kill(shimPid, syscall.SIGKILL)
+	d.waitFor("the lost container to be marked exited", func() bool {
+		return d.inspect("orphan", ".State.Status") == "exited"
+	})
+	if code := d.inspect("orphan", ".State.ExitCode"); code != "255" {
+		t.Errorf("exit code %s, want 255", code)
+	}
+	if e := d.inspect("orphan", ".State.Error"); !strings.Contains(e, "shim") {
+		t.Errorf("state error %q", e)
+	}
+	// Its processes do not outlive the shim.
+	d.waitFor("the container's init to be gone", func() bool {
+		_, err := os.Stat("/proc/" + pid)
+		return err != nil
+	})
+	d.must("rm", "orphan")
+}
