@@ -89,7 +89,7 @@ func cmdRun(g *globals, args []string) error {
 		return err
 	}
 	opts := cf.options(g, rest[0])
-	if opts.Spec, err = ocispec.Load(cf.bundle); err != nil {
+	if opts.Spec, opts.SpecJSON, err = ocispec.LoadRaw(cf.bundle); err != nil {
 		return err
 	}
 	var consoleRecv *os.File

@@ -35,9 +35,11 @@ type CreateOptions struct {
 	Stdin         *os.File
 	Stdout        *os.File
 	Stderr        *os.File
-	// Spec is the bundle's config.json when the caller has loaded it
-	// already (with spec.Load); nil loads it here.
-	Spec *specs.Spec
+	// Spec and SpecJSON are the bundle's config.json, decoded and as read,
+	// when the caller has loaded it already (spec.LoadRaw); nil loads it
+	// here.
+	Spec     *specs.Spec
+	SpecJSON []byte
 	// Warn receives non-fatal problems (a refused oom_score_adj, a failed
 	// poststart hook); nil drops them.
 	Warn func(string)
@@ -62,9 +64,9 @@ func Create(opts CreateOptions) (c *Container, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s := opts.Spec
-	if s == nil {
-		if s, err = ocispec.Load(bundle); err != nil {
+	s, raw := opts.Spec, opts.SpecJSON
+	if s == nil || raw == nil {
+		if s, raw, err = ocispec.LoadRaw(bundle); err != nil {
 			return nil, err
 		}
 	}
@@ -133,7 +135,7 @@ func Create(opts CreateOptions) (c *Container, err error) {
 		}
 		return nil, fmt.Errorf("state dir: %w", err)
 	}
-	c = &Container{ID: opts.ID, Bundle: bundle, Rootfs: ocispec.RootfsPath(s, bundle), Annotations: s.Annotations, spec: s, Created: time.Now().UTC(), dir: dir}
+	c = &Container{ID: opts.ID, Bundle: bundle, Rootfs: ocispec.RootfsPath(s, bundle), Annotations: s.Annotations, spec: s, specJSON: raw, Created: time.Now().UTC(), dir: dir}
 	var proc *Process
 	var cg *cgroups.Manager
 	defer func() {
@@ -180,7 +182,7 @@ func Create(opts CreateOptions) (c *Container, err error) {
 	for i := 0; i < opts.PreserveFDs; i++ {
 		cmd.addFile(os.NewFile(uintptr(3+i), "preserved-fd-"+strconv.Itoa(3+i)))
 	}
-	cmd.env = []string{"PETREL_SYNC_FD=" + strconv.Itoa(cmd.addFile(childSock))}
+	cmd.env = []string{"GOMAXPROCS=1", "PETREL_SYNC_FD=" + strconv.Itoa(cmd.addFile(childSock))}
 	console, err := consoleConn(opts.ConsoleSocket, opts.ConsoleConn)
 	if err != nil {
 		return nil, err
@@ -245,7 +247,7 @@ func Create(opts CreateOptions) (c *Container, err error) {
 
 	sc := newSyncConn(parentSock)
 	cfg := &initConfig{
-		ID: opts.ID, Spec: s, Process: s.Process, Rootfs: c.Rootfs, Bundle: bundle, FifoFd: fifoFd,
+		ID: opts.ID, SpecJSON: raw, Rootfs: c.Rootfs, Bundle: bundle, FifoFd: fifoFd,
 		NoPivot: opts.NoPivot, Console: console != nil, CgroupPaths: c.CgroupPaths, NewCgroupNS: newCgroupNS, MountNSFd: mountNSFd,
 		NoMountNS: !mountNS,
 	}

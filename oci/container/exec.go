@@ -91,7 +91,7 @@ func (c *Container) Exec(opts ExecOptions) (*Process, error) {
 	for i := 0; i < opts.PreserveFDs; i++ {
 		cmd.addFile(os.NewFile(uintptr(3+i), "preserved-fd-"+strconv.Itoa(3+i)))
 	}
-	cmd.env = []string{"PETREL_SYNC_FD=" + strconv.Itoa(cmd.addFile(childSock))}
+	cmd.env = []string{"GOMAXPROCS=1", "PETREL_SYNC_FD=" + strconv.Itoa(cmd.addFile(childSock))}
 	mntFd := cmd.addFile(mnt)
 	console, err := consoleConn(opts.ConsoleSocket, opts.ConsoleConn)
 	if err != nil {
@@ -118,7 +118,7 @@ func (c *Container) Exec(opts ExecOptions) (*Process, error) {
 		}
 	}
 	sc := newSyncConn(parentSock)
-	cfg := &initConfig{Exec: true, ID: c.ID, Spec: spec, Process: p, Console: console != nil, MountNSFd: mntFd}
+	cfg := &initConfig{Exec: true, ID: c.ID, SpecJSON: c.specJSON, Process: p, Console: console != nil, MountNSFd: mntFd}
 	if err := sc.send(syncMsg{Type: msgConfig, Config: cfg}); err != nil {
 		return nil, err
 	}

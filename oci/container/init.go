@@ -1,6 +1,7 @@
 package container
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -48,6 +49,13 @@ func initProcess(sc *syncConn) error {
 	cfg := m.Config
 	if cfg == nil || (cfg.Exec && cfg.Process == nil) {
 		return errors.New("init: empty configuration")
+	}
+	cfg.Spec = new(specs.Spec)
+	if err := json.Unmarshal(cfg.SpecJSON, cfg.Spec); err != nil {
+		return fmt.Errorf("init: configuration: %w", err)
+	}
+	if !cfg.Exec {
+		cfg.Process = cfg.Spec.Process
 	}
 	var console *os.File
 	if cfg.Console {

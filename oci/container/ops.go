@@ -222,6 +222,7 @@ func (c *Container) Update(r *specs.LinuxResources) error {
 		spec.Linux.Resources = &specs.LinuxResources{}
 	}
 	mergeResources(spec.Linux.Resources, r)
+	c.specJSON = nil
 	return c.saveSpec()
 }
 

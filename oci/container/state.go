@@ -51,9 +51,10 @@ type Container struct {
 	CgroupPaths map[string]string `json:"cgroupPaths,omitempty"`
 	Annotations map[string]string `json:"annotations,omitempty"`
 
-	spec *specs.Spec // config.json of the state dir, read on first use
-	dir  string
-	proc *Process // the init, when this process created it
+	spec     *specs.Spec // config.json of the state dir, read on first use
+	specJSON []byte      // its bytes; nil once spec changed
+	dir      string
+	proc     *Process // the init, when this process created it
 }
 
 // ValidateID rejects ids that could escape the root or confuse tools:
@@ -125,9 +126,13 @@ func (c *Container) save() error {
 }
 
 func (c *Container) saveSpec() error {
-	data, err := json.Marshal(c.spec)
-	if err != nil {
-		return err
+	data := c.specJSON
+	if data == nil {
+		var err error
+		if data, err = json.Marshal(c.spec); err != nil {
+			return err
+		}
+		c.specJSON = data
 	}
 	return atomicfile.WriteFileVolatile(filepath.Join(c.dir, configFile), data, 0o600)
 }
@@ -147,7 +152,7 @@ func (c *Container) Spec() (*specs.Spec, error) {
 	if err := json.Unmarshal(data, &s); err != nil {
 		return nil, fmt.Errorf("container %s: corrupt config: %w", c.ID, err)
 	}
-	c.spec = &s
+	c.spec, c.specJSON = &s, data
 	return c.spec, nil
 }
 

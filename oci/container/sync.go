@@ -48,8 +48,8 @@ type syncMsg struct {
 type initConfig struct {
 	Exec        bool              `json:"exec,omitempty"` // join a running container instead of creating one
 	ID          string            `json:"id"`
-	Spec        *specs.Spec       `json:"spec"`
-	Process     *specs.Process    `json:"process"`
+	SpecJSON    json.RawMessage   `json:"spec"`              // config.json as the runtime read it: not encoded again
+	Process     *specs.Process    `json:"process,omitempty"` // exec's process; create's is the spec's
 	Rootfs      string            `json:"rootfs"`
 	Bundle      string            `json:"bundle"`
 	FifoFd      int               `json:"fifoFd,omitempty"` // O_PATH fd of the exec fifo
@@ -57,6 +57,7 @@ type initConfig struct {
 	Console     bool              `json:"console,omitempty"` // a console socket fd is in $PETREL_CONSOLE_FD
 	CgroupPaths map[string]string `json:"cgroupPaths,omitempty"`
 	NewCgroupNS bool              `json:"newCgroupNS,omitempty"`
+	Spec        *specs.Spec       `json:"-"`                   // SpecJSON decoded by init
 	MountNSFd   int               `json:"mountNSFd,omitempty"` // join this mount namespace (exec, or a path in the spec)
 	NoMountNS   bool              `json:"noMountNS,omitempty"` // the container shares the runtime's mount namespace
 }

@@ -21,22 +21,29 @@ import (
 
 // Load reads and validates bundle/config.json.
 func Load(bundle string) (*specs.Spec, error) {
+	s, _, err := LoadRaw(bundle)
+	return s, err
+}
+
+// LoadRaw is Load that also returns the file's bytes, so that callers can
+// store or pass the config on without encoding it again.
+func LoadRaw(bundle string) (*specs.Spec, []byte, error) {
 	path := filepath.Join(bundle, "config.json")
 	data, err := os.ReadFile(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("bundle %s has no config.json", bundle)
+			return nil, nil, fmt.Errorf("bundle %s has no config.json", bundle)
 		}
-		return nil, err
+		return nil, nil, err
 	}
 	s, err := Parse(data)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
 	if err := Validate(s, bundle); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return s, nil
+	return s, data, nil
 }
 
 // Parse decodes a config.json, reporting syntax errors with line and column.
