@@ -107,3 +107,41 @@ func TestShimKilled(t *testing.T) {
 	})
 	d.must("rm", "orphan")
 }
+
+// TestRestartAfterReboot: a container with --restart always whose shim
+// and processes died with the host (here: killed while no daemon ran)
+// is started again by the next daemon.
+func TestRestartAfterReboot(t *testing.T) {
+	d := startDaemon(t)
+	d.must(d.runArgs("-d", "--name", "boot", "--restart", "always", "none", "sleep", "1000")...)
+	d.must(d.runArgs("-d", "--name", "once", "none", "sleep", "1000")...)
+	var pids []string
+	for _, name := range []string{"boot", "once"} {
+		pid := d.inspect(name, ".State.Pid")
+		data, err := os.ReadFile("/proc/" + pid + "/stat")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := strings.Fields(string(data)[strings.LastIndexByte(string(data), ')')+2:])
+		pids = append(pids, pid, f[1]) // init and shim
+	}
+	d.kill9()
+	for _, p := range pids {
+		n, _ := strconv.Atoi(p)
+		syscall.Kill(n, syscall.SIGKILL)
+	}
+	d.waitFor("the processes to be gone", func() bool {
+		for _, p := range pids {
+			if _, err := os.Stat("/proc/" + p); err == nil {
+				return false
+			}
+		}
+		return true
+	})
+	d.start()
+	d.waitFor("boot to run again", func() bool { return d.inspect("boot", ".State.Status") == "running" })
+	if st := d.inspect("once", ".State.Status"); st != "exited" {
+		t.Errorf("once (no restart policy) is %s", st)
+	}
+	d.must("rm", "-f", "boot", "once")
+}
