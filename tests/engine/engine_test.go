@@ -3,6 +3,7 @@
 package engine
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"os"
@@ -271,6 +272,17 @@ func TestLiveRestore(t *testing.T) {
 	if !strings.Contains(d.must("logs", "--tail", "1", "long"), "tick") {
 		t.Error("no logs from the restored container")
 	}
+	if out := d.must("exec", "long", "echo", "exec-after-restore"); out != "exec-after-restore" {
+		t.Errorf("exec in the restored container: %q", out)
+	}
+	// logs -f and attach follow the restored container's output.
+	follow := d.stream("logs", "-f", "--tail", "0", "long")
+	attach := d.stream("attach", "long")
+	for _, r := range []*bufio.Reader{follow, attach} {
+		if line, err := r.ReadString('\n'); err != nil || line != "tick\n" {
+			t.Errorf("streamed %q, %v; want tick", line, err)
+		}
+	}
 	// Operations work on the restored container.
 	done := make(chan string)
 	go func() {
@@ -280,6 +292,10 @@ func TestLiveRestore(t *testing.T) {
 	d.must("stop", "-t", "1", "long")
 	if out := strings.TrimSpace(<-done); out != "137" {
 		t.Errorf("wait on the restored container printed %q", out)
+	}
+	// Both end with the container.
+	for _, r := range []*bufio.Reader{follow, attach} {
+		io.Copy(io.Discard, r)
 	}
 	d.must("rm", "long", "short")
 }

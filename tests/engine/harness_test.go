@@ -3,6 +3,7 @@
 package engine
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -209,3 +210,19 @@ func pss(pid int) (int, error) {
 }
 
 func execCommand(name string, args ...string) *exec.Cmd { return exec.Command(name, args...) }
+
+// stream starts a client command and returns its stdout as it comes;
+// the command is waited for at the end of the test.
+func (d *daemon) stream(args ...string) *bufio.Reader {
+	d.t.Helper()
+	cmd := exec.Command(d.bin, append([]string{"-H", "unix://" + d.sock}, args...)...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		d.t.Fatal(err)
+	}
+	d.t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return bufio.NewReader(out)
+}
