@@ -264,6 +264,13 @@ func (e *Engine) start(c *Container) (err error) {
 			p.ready <- attachResult{err: err}
 		}
 		c.pending = nil
+		// A start that failed is an exit: waiters learn of it, and
+		// --rm removes the container.
+		close(c.exitCh)
+		c.exitCh = make(chan struct{})
+		if c.hostConfig.AutoRemove {
+			go e.Remove(c.rec.ID, RemoveOptions{Force: true})
+		}
 		return err
 	}
 	rt, err := e.runtime(hc.Runtime)

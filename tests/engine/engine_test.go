@@ -49,10 +49,9 @@ func TestRunOutputAndExitCode(t *testing.T) {
 			}
 		})
 	}
-	// --rm removed every container that ran; the one that failed to
-	// create stays, as with docker.
+	// --rm removed every container, the one that failed to start too.
 	d.waitFor("--rm containers to go", func() bool {
-		return len(strings.Fields(d.must("ps", "-aq"))) == 1
+		return d.must("ps", "-aq") == ""
 	})
 }
 
