@@ -7,24 +7,46 @@ COMMIT   ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 PKG      := github.com/petrel-edge/petrel
 LDFLAGS  := -s -w -X $(PKG)/applets/version.Version=$(VERSION) -X $(PKG)/applets/version.Commit=$(COMMIT)
 GOFLAGS_BUILD := -trimpath -ldflags '$(LDFLAGS)'
-# os/arch[/variant] targets of `make cross`
-TARGETS  := linux/amd64 linux/arm64 linux/arm/6 linux/arm/7 linux/riscv64 linux/386
+# Build targets by name, from cross/targets (name GOOS GOARCH GOARM …), the one
+# list that package cross embeds too. ARCHES="arm64 armv7" picks some of them
+# for cross, cross-test and size; cross-test's default is CI's set.
+ALL_ARCHES        := $(shell sed -e 's/\#.*//' cross/targets | awk 'NF { print $$1 }')
+CROSS_TEST_ARCHES := arm64 armv7 riscv64
+ARCHES            ?=
 
-.PHONY: all build cross test test-integration validate bench install clean vet fmt-check demo
+.PHONY: all build cross cross-test size size-check test test-integration validate bench install clean vet fmt-check demo
 
 all: build
 
 build:
 	CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -o $(BIN)/petrel .
 
+# bin/petrel-<GOOS>-<name> for every target of cross/targets (or ARCHES).
 cross:
-	@for t in $(TARGETS); do \
-		os=$${t%%/*}; rest=$${t#*/}; arch=$${rest%%/*}; variant=; \
-		[ "$$rest" != "$$arch" ] && variant=$${rest#*/}; \
-		out=$(BIN)/petrel-$$os-$$arch$${variant:+v$$variant}; \
-		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch GOARM=$$variant $(GO) build $(GOFLAGS_BUILD) -o $$out . || exit 1; \
+	@for t in $(or $(ARCHES),$(ALL_ARCHES)); do \
+		set -- $$(sed -e 's/\#.*//' cross/targets | awk -v t=$$t '$$1 == t { print $$2, $$3, $$4 }'); \
+		[ $$# = 3 ] || { echo "cross: no target $$t in cross/targets" >&2; exit 1; }; \
+		arm=$$3; [ "$$arm" = - ] && arm=; out=$(BIN)/petrel-$$1-$$t; \
+		CGO_ENABLED=0 GOOS=$$1 GOARCH=$$2 GOARM=$$arm $(GO) build $(GOFLAGS_BUILD) -o $$out . || exit 1; \
 		printf '%-28s %8d bytes\n' $$out $$(stat -c %s $$out); \
 	done
+
+# Unit tests, petrel version and petrel-runtime run of each foreign target under
+# qemu-user (root for the runtime part; see cross/README.md).
+cross-test:
+	@$(MAKE) --no-print-directory cross ARCHES="$(or $(ARCHES),$(CROSS_TEST_ARCHES)) $(if $(filter x86_64,$(shell uname -m)),amd64)"
+	GO=$(GO) BIN=$(BIN) cross/cross-test.sh $(or $(ARCHES),$(CROSS_TEST_ARCHES))
+
+# Size of every target's stripped static binary, and the amd64 one broken
+# down by package (from a build that keeps its symbols).
+size: cross
+	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -ldflags '$(filter-out -s -w,$(LDFLAGS))' -o $(BIN)/petrel-linux-amd64.syms .
+	@$(GO) run ./cross/cmd/footprint -bin $(BIN) -targets "$(or $(ARCHES),$(ALL_ARCHES))" -syms $(BIN)/petrel-linux-amd64.syms
+
+# Fails when the amd64 binary outgrows the budget in cross/size-budget.
+size-check:
+	@$(MAKE) --no-print-directory cross ARCHES=amd64 >/dev/null
+	@$(GO) run ./cross/cmd/footprint -bin $(BIN) -check cross/size-budget
 
 vet:
 	$(GO) vet ./...
@@ -34,7 +56,7 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
 
 # Unit tests: no root needed.
-test: fmt-check vet
+test: fmt-check vet size-check
 	$(GO) test ./...
 
 # Root-needing tests with real containers (see tests/).
