@@ -469,6 +469,8 @@ func cmdPs(c *cli, args []string) error {
 	f.Bool(&latest, "latest", "l", "show the latest created container")
 	f.Int(&last, "last", "n", "show the n last created containers")
 	f.List(&filters, "filter", "f", "filter: status=, name=, id=, label=")
+	var format string
+	f.String(&format, "format", "", "print each container through a template: {{.ID}} {{.Names}} {{.Image}} {{.Command}} {{.Status}} {{.State}} {{.CreatedAt}} {{.Labels}}")
 	if _, err := c.parse(f, args, 0, 0); err != nil {
 		return err
 	}
@@ -497,6 +499,16 @@ func cmdPs(c *cli, args []string) error {
 	var list []api.Container
 	if err := c.call("GET", "/containers/json", q, nil, &list); err != nil {
 		return err
+	}
+	if format != "" && !quiet {
+		for _, ct := range list {
+			line, err := psFormat(format, ct, noTrunc)
+			if err != nil {
+				return &usageError{err: err}
+			}
+			fmt.Fprintln(c.stdout, line)
+		}
+		return nil
 	}
 	if quiet {
 		for _, ct := range list {
@@ -902,4 +914,49 @@ func cmdExec(c *cli, args []string) error {
 		return &statusError{code: *x.ExitCode}
 	}
 	return nil
+}
+
+// psFormat renders docker ps's template fields; other template syntax
+// is refused rather than misread.
+func psFormat(format string, ct api.Container, noTrunc bool) (string, error) {
+	names := make([]string, len(ct.Names))
+	for i, n := range ct.Names {
+		names[i] = strings.TrimPrefix(n, "/")
+	}
+	id := ct.ID
+	if !noTrunc {
+		id = shortID(id)
+	}
+	labels := make([]string, 0, len(ct.Labels))
+	for k, v := range ct.Labels {
+		labels = append(labels, k+"="+v)
+	}
+	sortStrings(labels)
+	fields := map[string]string{
+		".ID": id, ".Names": strings.Join(names, ","), ".Image": ct.Image, ".Command": strconv.Quote(ct.Command),
+		".Status": ct.Status, ".State": ct.State, ".CreatedAt": time.Unix(ct.Created, 0).Format("2006-01-02 15:04:05 -0700 MST"),
+		".RunningFor": ago(time.Unix(ct.Created, 0)), ".Labels": strings.Join(labels, ","), ".Ports": "",
+	}
+	format = strings.TrimPrefix(format, "table ")
+	var b strings.Builder
+	for {
+		i := strings.Index(format, "{{")
+		if i < 0 {
+			b.WriteString(format)
+			break
+		}
+		b.WriteString(format[:i])
+		j := strings.Index(format[i:], "}}")
+		if j < 0 {
+			return "", fmt.Errorf("template: unclosed action in %q", format)
+		}
+		key := strings.TrimSpace(format[i+2 : i+j])
+		v, ok := fields[key]
+		if !ok {
+			return "", fmt.Errorf("template: unknown field %s (use .ID .Names .Image .Command .Status .State .CreatedAt .RunningFor .Labels .Ports)", key)
+		}
+		b.WriteString(v)
+		format = format[i+j+2:]
+	}
+	return strings.ReplaceAll(b.String(), `\t`, "\t"), nil
 }

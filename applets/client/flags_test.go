@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/petrel-edge/petrel/core/api"
 )
 
 func TestFlags(t *testing.T) {
@@ -78,5 +80,60 @@ func TestFlags(t *testing.T) {
 	}
 	if _, err := parse(false, "--help"); !errors.Is(err, errHelp) {
 		t.Errorf("--help: %v", err)
+	}
+}
+
+func TestPsFormat(t *testing.T) {
+	ct := api.Container{ID: "0123456789abcdef", Names: []string{"/web"}, Image: "none", Command: "sleep 1", State: "running", Status: "Up 1 second", Labels: map[string]string{"b": "2", "a": "1"}}
+	tests := []struct {
+		format, want string
+	}{
+		{"{{.ID}} {{.Names}}", "0123456789ab web"},
+		{"{{ .State }}/{{.Status}}", "running/Up 1 second"},
+		{"{{.Command}}", `"sleep 1"`},
+		{"{{.Labels}}", "a=1,b=2"},
+		{`{{.Names}}\t{{.Image}}`, "web\tnone"},
+		{"{{.Bogus}}", "error"},
+		{"{{.ID", "error"},
+	}
+	for _, tc := range tests {
+		got, err := psFormat(tc.format, ct, false)
+		if tc.want == "error" {
+			if err == nil {
+				t.Errorf("%q accepted", tc.format)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("psFormat(%q) = %q, %v; want %q", tc.format, got, err, tc.want)
+		}
+	}
+}
+
+func TestFormatPath(t *testing.T) {
+	doc := []byte(`{"Id":"abc","State":{"Status":"running","ExitCode":137,"Running":true,"Error":""},"Args":["-c","x"],"Gone":null}`)
+	tests := []struct {
+		format, want string
+	}{
+		{"{{.State.Status}}", "running"},
+		{"{{.State.ExitCode}} {{.State.Running}}", "137 true"},
+		{"{{json .Args}}", `["-c","x"]`},
+		{"{{json .Id}}", `"abc"`},
+		{"id={{.Id}}", "id=abc"},
+		{"{{.Gone}}", "<no value>"},
+		{"{{.State.Nope}}", "error"},
+		{"{{range .Args}}", "error"},
+	}
+	for _, tc := range tests {
+		got, err := formatPath(doc, tc.format)
+		if tc.want == "error" {
+			if err == nil {
+				t.Errorf("%q accepted: %q", tc.format, got)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("formatPath(%q) = %q, %v; want %q", tc.format, got, err, tc.want)
+		}
 	}
 }
