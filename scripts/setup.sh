@@ -14,8 +14,8 @@ pkgs=(
 	iptables iproute2 containernetworking-plugins nftables
 	# engines, image tools and a registry the benchmarks and compatibility tests use
 	containerd docker.io podman conmon skopeo umoci docker-registry
-	# cross-architecture runs, benchmarks, JSON in scripts
-	qemu-user-static hyperfine jq
+	# cross-architecture runs, benchmarks, JSON in scripts, init script checks
+	qemu-user-static hyperfine jq shellcheck
 	# the Go toolchain's module downloads and git describe in the Makefile
 	ca-certificates git make
 )
