@@ -159,6 +159,7 @@ func TestSysvinit(t *testing.T) {
 		{"busybox", "busybox"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel() // each waits a few seconds on the script's sleeps
 			var path []string
 			shell := need(t, tc.shell)
 			if tc.name == "debian" {
@@ -268,6 +269,7 @@ func TestSysvinit(t *testing.T) {
 }
 
 func TestSysvinitBadDaemon(t *testing.T) {
+	t.Parallel()
 	shell := need(t, "sh")
 	need(t, "start-stop-daemon")
 	e := newInitEnv(t, []string{"/usr/sbin", "/usr/bin", "/sbin", "/bin"})
