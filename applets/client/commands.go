@@ -26,6 +26,10 @@ type createFlags struct {
 	env, envFiles, labels, logOpts                                      []string
 	tty, stdin, rm, readOnly, privileged                                bool
 	entrypointSet, stopTimeoutSet                                       bool
+	healthCmd                                                           string
+	healthInterval, healthTimeout, healthStart                          time.Duration
+	healthRetries                                                       int
+	noHealth                                                            bool
 }
 
 func (cf *createFlags) register(f *flagSet) {
@@ -59,6 +63,28 @@ func (cf *createFlags) register(f *flagSet) {
 	f.Bool(&cf.stdin, "interactive", "i", "keep stdin open")
 	f.Bool(&cf.rm, "rm", "", "remove the container when it exits")
 	f.Bool(&cf.readOnly, "read-only", "", "mount the root filesystem read-only")
+	f.String(&cf.healthCmd, "health-cmd", "", "command to run to check health (in a shell)")
+	for _, d := range []struct {
+		name string
+		p    *time.Duration
+		help string
+	}{
+		{"health-interval", &cf.healthInterval, "time between health checks (default 30s)"},
+		{"health-timeout", &cf.healthTimeout, "maximum time one check may take (default 30s)"},
+		{"health-start-period", &cf.healthStart, "start period during which failures do not count"},
+	} {
+		p := d.p
+		f.Func(d.name, "", d.help, func(v string) error {
+			dur, err := time.ParseDuration(v)
+			if err != nil || dur < 0 {
+				return fmt.Errorf("invalid duration %q", v)
+			}
+			*p = dur
+			return nil
+		})
+	}
+	f.Int(&cf.healthRetries, "health-retries", "", "consecutive failures needed to report unhealthy (default 3)")
+	f.Bool(&cf.noHealth, "no-healthcheck", "", "disable any health check")
 }
 
 // request turns the flags and IMAGE [COMMAND [ARG…]] into a create body.
@@ -111,6 +137,20 @@ func (cf *createFlags) request(args []string) (*api.CreateRequest, error) {
 			}
 			cfg.Labels[k] = v
 		}
+	}
+	switch {
+	case cf.noHealth && cf.healthCmd != "":
+		return nil, errors.New("--no-healthcheck conflicts with --health-cmd")
+	case cf.noHealth:
+		cfg.Healthcheck = &api.HealthConfig{Test: []string{"NONE"}}
+	case cf.healthCmd != "":
+		if cf.healthRetries < 0 {
+			return nil, fmt.Errorf("--health-retries cannot be negative")
+		}
+		cfg.Healthcheck = &api.HealthConfig{Test: []string{"CMD-SHELL", cf.healthCmd}, Interval: cf.healthInterval,
+			Timeout: cf.healthTimeout, StartPeriod: cf.healthStart, Retries: cf.healthRetries}
+	case cf.healthInterval != 0 || cf.healthTimeout != 0 || cf.healthStart != 0 || cf.healthRetries != 0:
+		return nil, errors.New("health-check options need --health-cmd (images with a HEALTHCHECK come later)")
 	}
 	hc := &api.HostConfig{AutoRemove: cf.rm, Runtime: cf.runtime, ReadonlyRootfs: cf.readOnly, NetworkMode: cf.network}
 	if cf.rootfs != "" {

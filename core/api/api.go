@@ -36,6 +36,33 @@ type Config struct {
 	Labels       map[string]string   `json:"Labels"`
 	StopSignal   string              `json:"StopSignal,omitempty"`
 	StopTimeout  *int                `json:"StopTimeout,omitempty"`
+	Healthcheck  *HealthConfig       `json:"Healthcheck,omitempty"`
+}
+
+// HealthConfig is a container's health check: Test is ["NONE"],
+// ["CMD", arg…] or ["CMD-SHELL", command]; durations in nanoseconds,
+// zero for the defaults (30 s interval and timeout, 3 retries).
+type HealthConfig struct {
+	Test        []string      `json:"Test,omitempty"`
+	Interval    time.Duration `json:"Interval,omitempty"`
+	Timeout     time.Duration `json:"Timeout,omitempty"`
+	StartPeriod time.Duration `json:"StartPeriod,omitempty"`
+	Retries     int           `json:"Retries,omitempty"`
+}
+
+// Health is the health-check state shown by inspect.
+type Health struct {
+	Status        string         `json:"Status"` // starting, healthy, unhealthy
+	FailingStreak int            `json:"FailingStreak"`
+	Log           []HealthResult `json:"Log"`
+}
+
+// HealthResult is one probe.
+type HealthResult struct {
+	Start    time.Time `json:"Start"`
+	End      time.Time `json:"End"`
+	ExitCode int       `json:"ExitCode"`
+	Output   string    `json:"Output"`
 }
 
 // RestartPolicy is no, always, unless-stopped or on-failure with an
@@ -96,6 +123,7 @@ type State struct {
 	Error      string    `json:"Error"`
 	StartedAt  time.Time `json:"StartedAt"`
 	FinishedAt time.Time `json:"FinishedAt"`
+	Health     *Health   `json:"Health,omitempty"`
 }
 
 // ContainerJSON answers GET /containers/{id}/json.

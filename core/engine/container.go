@@ -75,6 +75,7 @@ type Container struct {
 	removed    bool
 	pending    []*pendingAttach
 	restartTmr *time.Timer
+	health     *api.Health // of the current run, when it has a health check
 }
 
 func newContainer(rec record, hc *api.HostConfig, dir string) *Container {

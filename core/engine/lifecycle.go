@@ -129,6 +129,12 @@ func (e *Engine) validate(cfg *api.Config, hc *api.HostConfig) error {
 	default:
 		return errdefs.Invalid("network mode %q is not supported yet", hc.NetworkMode)
 	}
+	if !validHealth(cfg.Healthcheck) {
+		return errdefs.Invalid("invalid health check test %q: want [NONE], [CMD, arg…] or [CMD-SHELL, command]", cfg.Healthcheck.Test)
+	}
+	if h := cfg.Healthcheck; h != nil && (h.Interval < 0 || h.Timeout < 0 || h.StartPeriod < 0 || h.Retries < 0) {
+		return errdefs.Invalid("health check durations and retries cannot be negative")
+	}
 	if cfg.StopSignal != "" {
 		if _, err := ParseSignal(cfg.StopSignal); err != nil {
 			return errdefs.Invalid("invalid stop signal: %v", err)
@@ -346,6 +352,7 @@ func (e *Engine) start(c *Container) (err error) {
 		e.logf("container %s: save state: %v", rec.ID, err)
 	}
 	e.event(c, "start")
+	e.startHealth(c)
 	e.wg.Add(1)
 	go e.monitor(c, waiter)
 	return nil

@@ -41,6 +41,7 @@ func (e *Engine) restore(c *Container) {
 		if werr == nil {
 			c.mu.Unlock()
 			e.logf("container %s: re-attached to its shim", c.rec.ID)
+			e.startHealth(c)
 			e.wg.Add(1)
 			go e.monitor(c, waiter)
 			return
@@ -108,6 +109,11 @@ func (e *Engine) Inspect(id string) (*api.ContainerJSON, error) {
 	if j.Args == nil {
 		j.Args = []string{}
 	}
+	if c.health != nil && j.State.Running {
+		h := *c.health
+		h.Log = append([]api.HealthResult{}, h.Log...)
+		j.State.Health = &h
+	}
 	return j, nil
 }
 
@@ -131,6 +137,13 @@ func (c *Container) summary() api.Container {
 	switch st.Status {
 	case StatusRunning:
 		s.Status = "Up " + humanDuration(now.Sub(st.StartedAt))
+		if c.health != nil {
+			if c.health.Status == HealthStarting {
+				s.Status += " (health: starting)"
+			} else {
+				s.Status += " (" + c.health.Status + ")"
+			}
+		}
 	case StatusPaused:
 		s.Status = "Up " + humanDuration(now.Sub(st.StartedAt)) + " (Paused)"
 	case StatusRestarting:

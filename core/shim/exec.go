@@ -211,6 +211,9 @@ func (s *server) execState(id string) Response {
 	r := Response{Pid: ep.pid, Exit: ep.exit, Status: container.Running}
 	if ep.exit != nil {
 		r.Status = container.Stopped
+		// Told once, forgotten: health checks exec every few seconds
+		// for as long as the container runs.
+		delete(s.execs, id)
 	}
 	return r
 }

@@ -145,3 +145,25 @@ func TestRestartAfterReboot(t *testing.T) {
 	}
 	d.must("rm", "-f", "boot", "once")
 }
+
+func TestHealthCheck(t *testing.T) {
+	d := startDaemon(t)
+	d.must(d.runArgs("-d", "--name", "doc", "--health-cmd", "test -e /tmp/ok && echo fine", "--health-interval", "100ms",
+		"--health-retries", "2", "none", "sleep", "1000")...)
+	d.waitFor("unhealthy", func() bool { return d.inspect("doc", ".State.Health.Status") == "unhealthy" })
+	if st := d.must("ps", "--format", "{{.Status}}"); !strings.HasSuffix(st, "(unhealthy)") {
+		t.Errorf("ps status %q", st)
+	}
+	d.must("exec", "doc", "touch", "/tmp/ok")
+	d.waitFor("healthy", func() bool { return d.inspect("doc", ".State.Health.Status") == "healthy" })
+	if out := d.inspect("doc", "json .State.Health.FailingStreak"); out != "0" {
+		t.Errorf("failing streak %s", out)
+	}
+	if !strings.Contains(d.inspect("doc", "json .State.Health.Log"), `fine\n`) {
+		t.Error("the probe's output is not in the health log")
+	}
+	_, errs, code := d.petrel(d.runArgs("--health-interval", "1s", "none", "true")...)
+	if code != 125 || !strings.Contains(errs, "need --health-cmd") {
+		t.Errorf("interval without command: exit %d, %q", code, errs)
+	}
+}
