@@ -83,7 +83,7 @@ func spawn(argv []string) int {
 	res.WallNS = int64(time.Since(start))
 	if cmd.ProcessState != nil {
 		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-			res.MaxRSS = ru.Maxrss
+			res.MaxRSS = int64(ru.Maxrss) // int32 on 32-bit targets
 		}
 	}
 	if err != nil {
