@@ -30,6 +30,12 @@ type createFlags struct {
 	healthInterval, healthTimeout, healthStart                          time.Duration
 	healthRetries                                                       int
 	noHealth                                                            bool
+	volumes, tmpfs, ulimits, devices, capAdd, capDrop, secOpts, sysctls []string
+	memory, memorySwap, memoryReservation, shmSize                      int64
+	cpus                                                                float64
+	cpuShares, pidsLimit                                                int64
+	cpusetCpus, cpusetMems                                              string
+	pidsLimitSet                                                        bool
 }
 
 func (cf *createFlags) register(f *flagSet) {
@@ -85,6 +91,89 @@ func (cf *createFlags) register(f *flagSet) {
 	}
 	f.Int(&cf.healthRetries, "health-retries", "", "consecutive failures needed to report unhealthy (default 3)")
 	f.Bool(&cf.noHealth, "no-healthcheck", "", "disable any health check")
+	f.List(&cf.volumes, "volume", "v", "bind mount a host path: /host:/container[:ro]")
+	f.List(&cf.tmpfs, "tmpfs", "", "mount a tmpfs: /path[:options]")
+	for _, sz := range []struct {
+		long, short string
+		p           *int64
+		help        string
+		minusOne    bool
+	}{
+		{"memory", "m", &cf.memory, "memory limit (e.g. 64m)", false},
+		{"memory-swap", "", &cf.memorySwap, "memory plus swap limit, -1 for unlimited swap", true},
+		{"memory-reservation", "", &cf.memoryReservation, "memory soft limit", false},
+		{"shm-size", "", &cf.shmSize, "size of /dev/shm (default 64m)", false},
+	} {
+		sz := sz
+		f.Func(sz.long, sz.short, sz.help, func(v string) error {
+			if sz.minusOne && v == "-1" {
+				*sz.p = -1
+				return nil
+			}
+			n, err := parseSize(v)
+			if err != nil {
+				return err
+			}
+			*sz.p = n
+			return nil
+		})
+	}
+	f.Func("cpus", "", "number of CPUs (e.g. 0.5)", func(v string) error {
+		n, err := strconv.ParseFloat(v, 64)
+		if err != nil || n < 0 {
+			return fmt.Errorf("invalid number %q", v)
+		}
+		cf.cpus = n
+		return nil
+	})
+	f.Func("cpu-shares", "c", "CPU shares (relative weight)", func(v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return fmt.Errorf("invalid number %q", v)
+		}
+		cf.cpuShares = n
+		return nil
+	})
+	f.String(&cf.cpusetCpus, "cpuset-cpus", "", "CPUs the container may use (0-3, 0,1)")
+	f.String(&cf.cpusetMems, "cpuset-mems", "", "memory nodes the container may use")
+	f.Func("pids-limit", "", "process limit (-1 for unlimited)", func(v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return fmt.Errorf("invalid number %q", v)
+		}
+		cf.pidsLimit, cf.pidsLimitSet = n, true
+		return nil
+	})
+	f.List(&cf.ulimits, "ulimit", "", "ulimit: name=soft[:hard]")
+	f.List(&cf.devices, "device", "", "add a host device: /dev/host[:/dev/container[:rwm]]")
+	f.List(&cf.capAdd, "cap-add", "", "add a capability")
+	f.List(&cf.capDrop, "cap-drop", "", "drop a capability")
+	f.Bool(&cf.privileged, "privileged", "", "give the container every capability and device access")
+	f.List(&cf.secOpts, "security-opt", "", "no-new-privileges, seccomp=unconfined or seccomp=PROFILE.json")
+	f.List(&cf.sysctls, "sysctl", "", "namespaced sysctl: key=value")
+}
+
+// parseSize reads docker's sizes: 10, 10b, 10k, 10m, 10g (binary units).
+func parseSize(v string) (int64, error) {
+	t := strings.ToLower(v)
+	mult := int64(1)
+	if n := len(t); n > 0 {
+		switch t[n-1] {
+		case 'b':
+			t = t[:n-1]
+		case 'k':
+			t, mult = t[:n-1], 1<<10
+		case 'm':
+			t, mult = t[:n-1], 1<<20
+		case 'g':
+			t, mult = t[:n-1], 1<<30
+		}
+	}
+	f, err := strconv.ParseFloat(t, 64)
+	if err != nil || f < 0 {
+		return 0, fmt.Errorf("invalid size: %q", v)
+	}
+	return int64(f * float64(mult)), nil
 }
 
 // request turns the flags and IMAGE [COMMAND [ARG…]] into a create body.
@@ -152,7 +241,78 @@ func (cf *createFlags) request(args []string) (*api.CreateRequest, error) {
 	case cf.healthInterval != 0 || cf.healthTimeout != 0 || cf.healthStart != 0 || cf.healthRetries != 0:
 		return nil, errors.New("health-check options need --health-cmd (images with a HEALTHCHECK come later)")
 	}
-	hc := &api.HostConfig{AutoRemove: cf.rm, Runtime: cf.runtime, ReadonlyRootfs: cf.readOnly, NetworkMode: cf.network}
+	hc := &api.HostConfig{AutoRemove: cf.rm, Runtime: cf.runtime, ReadonlyRootfs: cf.readOnly, NetworkMode: cf.network,
+		Binds: cf.volumes, CapAdd: cf.capAdd, CapDrop: cf.capDrop, Privileged: cf.privileged, ShmSize: cf.shmSize}
+	hc.Memory, hc.MemorySwap, hc.MemoryReservation = cf.memory, cf.memorySwap, cf.memoryReservation
+	hc.NanoCPUs = int64(cf.cpus * 1e9)
+	hc.CPUShares, hc.CpusetCpus, hc.CpusetMems = cf.cpuShares, cf.cpusetCpus, cf.cpusetMems
+	if cf.pidsLimitSet {
+		hc.PidsLimit = &cf.pidsLimit
+	}
+	for _, v := range cf.volumes {
+		if i := strings.IndexByte(v, ':'); i < 0 {
+			return nil, fmt.Errorf("invalid volume %q: anonymous volumes are not supported yet; use /host:/container", v)
+		}
+	}
+	for _, t := range cf.tmpfs {
+		dst, opts, _ := strings.Cut(t, ":")
+		if hc.Tmpfs == nil {
+			hc.Tmpfs = map[string]string{}
+		}
+		hc.Tmpfs[dst] = opts
+	}
+	for _, u := range cf.ulimits {
+		name, val, ok := strings.Cut(u, "=")
+		soft, hard, hasHard := strings.Cut(val, ":")
+		s, err1 := strconv.ParseInt(soft, 10, 64)
+		h, err2 := s, error(nil)
+		if hasHard {
+			h, err2 = strconv.ParseInt(hard, 10, 64)
+		}
+		if !ok || name == "" || err1 != nil || err2 != nil {
+			return nil, fmt.Errorf("invalid ulimit %q: want name=soft[:hard]", u)
+		}
+		hc.Ulimits = append(hc.Ulimits, &api.Ulimit{Name: name, Soft: s, Hard: h})
+	}
+	for _, d := range cf.devices {
+		parts := strings.Split(d, ":")
+		dm := api.DeviceMapping{PathOnHost: parts[0], PathInContainer: parts[0], CgroupPermissions: "rwm"}
+		switch len(parts) {
+		case 1:
+		case 2:
+			if strings.Trim(parts[1], "rwm") == "" {
+				dm.CgroupPermissions = parts[1]
+			} else {
+				dm.PathInContainer = parts[1]
+			}
+		case 3:
+			dm.PathInContainer, dm.CgroupPermissions = parts[1], parts[2]
+		default:
+			return nil, fmt.Errorf("invalid device %q", d)
+		}
+		hc.Devices = append(hc.Devices, dm)
+	}
+	for _, o := range cf.secOpts {
+		// As docker: a seccomp profile is sent as its content.
+		if file, ok := strings.CutPrefix(o, "seccomp="); ok && file != "unconfined" {
+			data, err := os.ReadFile(file)
+			if err != nil {
+				return nil, fmt.Errorf("opening seccomp profile (%s) failed: %v", file, err)
+			}
+			o = "seccomp=" + string(data)
+		}
+		hc.SecurityOpt = append(hc.SecurityOpt, o)
+	}
+	for _, kv := range cf.sysctls {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("invalid sysctl %q: want key=value", kv)
+		}
+		if hc.Sysctls == nil {
+			hc.Sysctls = map[string]string{}
+		}
+		hc.Sysctls[k] = v
+	}
 	if cf.rootfs != "" {
 		abs, err := filepath.Abs(cf.rootfs)
 		if err != nil {

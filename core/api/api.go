@@ -92,9 +92,47 @@ type HostConfig struct {
 	Init           *bool         `json:"Init,omitempty"`
 	// ConsoleSize is the initial terminal [height, width] (API 1.42).
 	ConsoleSize [2]uint `json:"ConsoleSize"`
+
+	Tmpfs       map[string]string `json:"Tmpfs,omitempty"`
+	CapAdd      []string          `json:"CapAdd"`
+	CapDrop     []string          `json:"CapDrop"`
+	SecurityOpt []string          `json:"SecurityOpt"`
+	Sysctls     map[string]string `json:"Sysctls,omitempty"`
+	ShmSize     int64             `json:"ShmSize"`
+	Resources
 	// ExternalRootfs runs the container from a host directory instead
 	// of an image (iSulad's --external-rootfs); a Petrel extension.
 	ExternalRootfs string `json:"ExternalRootfs,omitempty"`
+}
+
+// Resources are a container's cgroup limits (Docker's field names).
+type Resources struct {
+	Memory            int64           `json:"Memory"`
+	MemorySwap        int64           `json:"MemorySwap"`
+	MemoryReservation int64           `json:"MemoryReservation"`
+	NanoCPUs          int64           `json:"NanoCpus"`
+	CPUShares         int64           `json:"CpuShares"`
+	CPUPeriod         int64           `json:"CpuPeriod"`
+	CPUQuota          int64           `json:"CpuQuota"`
+	CpusetCpus        string          `json:"CpusetCpus"`
+	CpusetMems        string          `json:"CpusetMems"`
+	PidsLimit         *int64          `json:"PidsLimit"`
+	Ulimits           []*Ulimit       `json:"Ulimits"`
+	Devices           []DeviceMapping `json:"Devices"`
+}
+
+// Ulimit is one rlimit: nofile, nproc, core, …
+type Ulimit struct {
+	Name string `json:"Name"`
+	Hard int64  `json:"Hard"`
+	Soft int64  `json:"Soft"`
+}
+
+// DeviceMapping gives a host device to the container.
+type DeviceMapping struct {
+	PathOnHost        string `json:"PathOnHost"`
+	PathInContainer   string `json:"PathInContainer"`
+	CgroupPermissions string `json:"CgroupPermissions"`
 }
 
 // CreateRequest is the body of POST /containers/create.

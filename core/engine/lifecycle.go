@@ -129,6 +129,9 @@ func (e *Engine) validate(cfg *api.Config, hc *api.HostConfig) error {
 	default:
 		return errdefs.Invalid("network mode %q is not supported yet", hc.NetworkMode)
 	}
+	if err := validateHostConfig(hc); err != nil {
+		return err
+	}
 	if !validHealth(cfg.Healthcheck) {
 		return errdefs.Invalid("invalid health check test %q: want [NONE], [CMD, arg…] or [CMD-SHELL, command]", cfg.Healthcheck.Test)
 	}

@@ -63,6 +63,9 @@ func (e *Engine) spec(c *Container) (*specs.Spec, error) {
 	p.NoNewPrivileges = false
 	p.Rlimits = nil
 	s.Linux.CgroupsPath = "/petrel/" + rec.ID
+	if err := applyHostConfig(s, hc); err != nil {
+		return nil, err
+	}
 	if hc.NetworkMode == "host" {
 		var ns []specs.LinuxNamespace
 		for _, n := range s.Linux.Namespaces {

@@ -167,3 +167,39 @@ func TestHealthCheck(t *testing.T) {
 		t.Errorf("interval without command: exit %d, %q", code, errs)
 	}
 }
+
+func TestResourcesAndSecurity(t *testing.T) {
+	d := startDaemon(t)
+	vol := t.TempDir()
+	os.WriteFile(vol+"/f", []byte("data\n"), 0o644)
+	out, errs, code := d.petrel(d.runArgs("--rm", "-m", "64m", "--cpus", "0.5", "--pids-limit", "20", "--ulimit", "nofile=100:200",
+		"-v", vol+":/vol:ro", "--tmpfs", "/scratch", "--cap-drop", "NET_RAW", "--sysctl", "net.ipv4.ip_forward=1",
+		"none", "sh", "-c", `cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/pids/pids.max
+ulimit -n; cat /vol/f; touch /vol/g 2>/dev/null || echo ro; grep -c " /scratch tmpfs" /proc/mounts; cat /proc/sys/net/ipv4/ip_forward`)...)
+	want := "67108864\n50000\n20\n100\ndata\nro\n1\n1\n"
+	if code != 0 || out != want {
+		t.Errorf("exit %d, stdout %q (want %q), stderr %q", code, out, want, errs)
+	}
+	// Bad values are refused before anything is created.
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-m", "lots"}, `invalid argument "lots" for "-m, --memory" flag`},
+		{[]string{"-m", "1m"}, "Minimum memory limit allowed is 6MB"},
+		{[]string{"--cpus", "1000"}, "Range of CPUs"},
+		{[]string{"--cap-add", "FLY"}, "invalid capability: FLY"},
+		{[]string{"--sysctl", "vm.swappiness=1"}, "only namespaced sysctls"},
+		{[]string{"--ulimit", "bogus=1"}, "invalid ulimit type: bogus"},
+		{[]string{"-v", "named:/data"}, "named volumes are not supported yet"},
+		{[]string{"--security-opt", "apparmor=docker-default"}, "no AppArmor"},
+	} {
+		_, errs, code := d.petrel(append(append(d.runArgs("--rm"), tc.args...), "none", "true")...)
+		if code != 125 || !strings.Contains(errs, tc.want) {
+			t.Errorf("%v: exit %d, %q; want 125 and %q", tc.args, code, errs, tc.want)
+		}
+	}
+	if out := d.must("ps", "-aq"); out != "" {
+		t.Errorf("refused runs left containers: %q", out)
+	}
+}
