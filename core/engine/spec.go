@@ -66,6 +66,9 @@ func (e *Engine) spec(c *Container) (*specs.Spec, error) {
 	if err := applyHostConfig(s, hc); err != nil {
 		return nil, err
 	}
+	if err := writeEtcFiles(c.dir, s, hostname, hc.NetworkMode == "host"); err != nil {
+		return nil, err
+	}
 	if hc.NetworkMode == "host" {
 		var ns []specs.LinuxNamespace
 		for _, n := range s.Linux.Namespaces {

@@ -26,6 +26,7 @@ func TestRunOutputAndExitCode(t *testing.T) {
 		{"streams and code", nil, []string{"sh", "-c", "echo out; echo err >&2; exit 3"}, "", "out\n", "err\n", 3},
 		{"env workdir user", []string{"-e", "FOO=bar", "-w", "/tmp", "-u", "nobody"}, []string{"sh", "-c", "echo $FOO $(pwd) $(id -u)"}, "", "bar /tmp 65534\n", "", 0},
 		{"entrypoint", []string{"--entrypoint", "echo"}, []string{"from-entrypoint"}, "", "from-entrypoint\n", "", 0},
+		{"hostname and etc files", []string{"--hostname", "box1"}, []string{"sh", "-c", "hostname; cat /etc/hostname; grep -c box1 /etc/hosts; grep -q nameserver /etc/resolv.conf && echo ns"}, "", "box1\nbox1\n1\nns\n", "", 0},
 		{"stdin", []string{"-i"}, []string{"sh", "-c", "read x; echo got $x"}, "line\n", "got line\n", "", 0},
 		{"exit 255", nil, []string{"sh", "-c", "exit 255"}, "", "", "", 255},
 		{"missing command", nil, []string{"/nonexistent"}, "", "", "", 125},
