@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # cross-test.sh TARGET… runs, for each foreign target of cross/targets:
+# Targets with a whole-target entry in cross/emulation-skip are skipped with
+# its reason. For the others:
 #   1. the unit tests, cross-compiled (CGO_ENABLED=0, GOARCH/GOARM) and run
 #      under qemu-user through go test -exec qemu-<arch>-static, less the
 #      entries of cross/emulation-skip (each printed as SKIP);
@@ -35,12 +37,12 @@ field() {
 	awk -v n="$1" -v c="$2" '{ sub(/#.*/, "") } $1 == n { v = $c; if (v == "-") v = ""; print v; f = 1 } END { exit !f }' cross/targets
 }
 
-# binfmt ARCH makes sure the kernel runs ARCH's ELF files through qemu-user
-# (Debian's registration, flags F: the interpreter works in any mount
-# namespace); registers it when root and it is absent.
+# binfmt ARCH makes sure the kernel runs ARCH's ELF files, natively (386 on
+# amd64) or through qemu-user: registers Debian's handler when root and it is
+# absent (flag F: the emulator works in any mount namespace).
 binfmt() {
 	local d=/proc/sys/fs/binfmt_misc conf=/usr/lib/binfmt.d/qemu-$1.conf
-	[ -e "$d/qemu-$1" ] && grep -qx enabled "$d/qemu-$1" && return 0
+	"$bin" version >/dev/null 2>&1 && return 0
 	[ "$(id -u)" = 0 ] && [ -r "$conf" ] || return 1
 	[ -e "$d/register" ] || mount -t binfmt_misc binfmt_misc "$d" || return 1
 	[ -e "$d/qemu-$1" ] || cat "$conf" >"$d/register" || return 1
@@ -48,10 +50,20 @@ binfmt() {
 	grep -qx enabled "$d/qemu-$1"
 }
 
+# target_skip TARGET prints the reason of a whole-target entry of
+# cross/emulation-skip (package "*") and succeeds when there is one.
+target_skip() {
+	sed -e 's/#.*//' cross/emulation-skip | awk -v t="$1" '
+		{ n = split($1, ts, ","); for (i = 1; i <= n; i++) if (ts[i] == t && $2 == "*") {
+			$1 = $2 = $3 = ""; sub(/^ +/, ""); print; found = 1; exit } }
+		END { exit !found }'
+}
+
 unit_tests() {
 	local skips=() runs=() tgts pkg tests reason
 	while read -r tgts pkg tests reason; do
 		case ",$tgts," in *",$t,"* | *,all,*) ;; *) continue ;; esac
+		[ "$pkg" = "*" ] && continue
 		echo "SKIP $t: $pkg ${tests/#\*/(all tests)}: $reason"
 		if [ "$tests" = "*" ]; then skips+=("$module/$pkg"); else runs+=("$pkg $tests"); fi
 	done < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' cross/emulation-skip)
@@ -134,6 +146,10 @@ for t in "$@"; do
 	start=$(date +%s)
 	if [ -z "$qarch" ] || [ "$t" = "$host" ]; then
 		echo "SKIP $t: the host's own architecture (make test runs it)"
+		continue
+	fi
+	if reason=$(target_skip "$t"); then
+		echo "SKIP $t: whole target: $reason"
 		continue
 	fi
 	qemu=qemu-$qarch-static
