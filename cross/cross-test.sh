@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# cross-test.sh TARGET… runs, for each foreign target of cross/targets:
-# Targets with a whole-target entry in cross/emulation-skip are skipped with
-# its reason. For the others:
+# cross-test.sh TARGET… tests foreign targets of cross/targets under
+# emulation. A target with a whole-target entry in cross/emulation-skip is
+# skipped with its reason; for each of the others it runs:
 #   1. the unit tests, cross-compiled (CGO_ENABLED=0, GOARCH/GOARM) and run
 #      under qemu-user through go test -exec qemu-<arch>-static, less the
 #      entries of cross/emulation-skip (each printed as SKIP);
