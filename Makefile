@@ -99,7 +99,7 @@ clean:
 	rm -rf $(BIN)
 
 # The README's test command: install what the tests need, then every suite.
-check: setup test fuzz test-integration validate
+check: setup test fuzz test-integration cross-test validate
 
 setup:
 	scripts/setup.sh
