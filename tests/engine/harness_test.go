@@ -134,8 +134,12 @@ func (d *daemon) cleanup() {
 			d.cmd.Process.Kill()
 		}
 	}
+	data, _ := os.ReadFile(filepath.Join(d.dir, "petreld.log"))
+	// A race detector build (PETREL_BIN built with -race) reports here.
+	if bytes.Contains(data, []byte("DATA RACE")) || bytes.Contains(data, []byte("panic:")) {
+		d.t.Errorf("petreld reported a data race or a panic")
+	}
 	if d.t.Failed() {
-		data, _ := os.ReadFile(filepath.Join(d.dir, "petreld.log"))
 		d.t.Logf("petreld log:\n%s", data)
 	}
 	os.RemoveAll(d.dir)
