@@ -54,6 +54,7 @@ func commands() map[string]command {
 		"attach":  {"attach to a running container's stdio", cmdAttach},
 		"events":  {"stream the daemon's events", cmdEvents},
 		"exec":    {"run a command in a running container", cmdExec},
+		"top":     {"show the processes of a container", cmdTop},
 		"version": {"show the client and daemon versions", cmdVersion},
 		"info":    {"show system-wide information", cmdInfo},
 	}

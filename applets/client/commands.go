@@ -1160,3 +1160,24 @@ func psFormat(format string, ct api.Container, noTrunc bool) (string, error) {
 	}
 	return strings.ReplaceAll(b.String(), `\t`, "\t"), nil
 }
+
+func cmdTop(c *cli, args []string) error {
+	rest, err := c.parse(newFlags("petrel top CONTAINER [ps OPTIONS]", false), args, 1, -1)
+	if err != nil {
+		return err
+	}
+	q := url.Values{}
+	if len(rest) > 1 {
+		q.Set("ps_args", strings.Join(rest[1:], " "))
+	}
+	var top api.TopResponse
+	if err := c.call("GET", "/containers/"+rest[0]+"/top", q, nil, &top); err != nil {
+		return err
+	}
+	w := tabwriter.NewWriter(c.stdout, 0, 4, 3, ' ', 0)
+	fmt.Fprintln(w, strings.Join(top.Titles, "\t"))
+	for _, p := range top.Processes {
+		fmt.Fprintln(w, strings.Join(p, "\t"))
+	}
+	return w.Flush()
+}

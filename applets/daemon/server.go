@@ -64,7 +64,7 @@ func newServer(eng *engine.Engine, cfg config.Config, logf func(string, ...any))
 		"GET /images/json":                s.images,
 		"POST /images/create":             s.notImplemented,
 		"GET /containers/{id}/stats":      s.notImplemented,
-		"GET /containers/{id}/top":        s.notImplemented,
+		"GET /containers/{id}/top":        s.top,
 		"POST /containers/{id}/update":    s.notImplemented,
 		"GET /containers/{id}/export":     s.notImplemented,
 		"PUT /containers/{id}/archive":    s.notImplemented,
@@ -549,6 +549,14 @@ func sizeQuery(r *http.Request) (uint16, uint16, error) {
 		hw[i] = uint16(n)
 	}
 	return hw[0], hw[1], nil
+}
+
+func (s *server) top(w http.ResponseWriter, r *http.Request) error {
+	t, err := s.eng.Top(r.PathValue("id"), r.URL.Query().Get("ps_args"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, t)
 }
 
 func (s *server) remove(w http.ResponseWriter, r *http.Request) error {

@@ -355,3 +355,9 @@ type ProcessConfig struct {
 	Entrypoint string   `json:"entrypoint"`
 	Arguments  []string `json:"arguments"`
 }
+
+// TopResponse answers GET /containers/{id}/top.
+type TopResponse struct {
+	Titles    []string   `json:"Titles"`
+	Processes [][]string `json:"Processes"`
+}

@@ -242,3 +242,21 @@ func TestRecordsPersist(t *testing.T) {
 		t.Errorf("inspect after remove: %v", err)
 	}
 }
+
+func TestFilterPs(t *testing.T) {
+	out := []byte(`UID          PID    PPID  C STIME TTY          TIME CMD
+root           1       0  0 04:51 ?        00:00:01 /sbin/init
+root         100       1  0 04:52 ?        00:00:00 sleep 1000
+root         101     100  0 04:52 ?        00:00:00 sh -c echo a b
+`)
+	r, err := filterPs(out, []int{100, 101})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Titles) != 8 || len(r.Processes) != 2 || r.Processes[1][7] != "sh -c echo a b" || r.Processes[0][1] != "100" {
+		t.Errorf("top %+v", r)
+	}
+	if _, err := filterPs([]byte("USER COMMAND\nroot x\n"), nil); err == nil {
+		t.Error("ps output without a PID column accepted")
+	}
+}

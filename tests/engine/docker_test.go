@@ -45,6 +45,7 @@ func TestDockerCLI(t *testing.T) {
 		{[]string{"ps"}, 0, "web"},
 		{[]string{"ps", "-a", "--filter", "status=running", "-q"}, 0, ""},
 		{[]string{"logs", "web"}, 0, "started"},
+		{[]string{"top", "web"}, 0, "sleep 1000"},
 		{[]string{"inspect", "-f", "{{.State.Status}}", "web"}, 0, "running"},
 		{[]string{"exec", "web", "sh", "-c", "echo from-exec; exit 3"}, 3, "from-exec"},
 		{[]string{"rm", "web"}, 1, "cannot remove a running container"},

@@ -44,6 +44,9 @@ func TestExec(t *testing.T) {
 			}
 		})
 	}
+	if out := d.must("top", "box"); !strings.Contains(out, "PID") || !strings.Contains(out, "sleep 1000") || strings.Count(out, "\n") != 1 {
+		t.Errorf("top: %q", out)
+	}
 	d.must("exec", "-d", "box", "sh", "-c", "echo detached > /tmp/mark")
 	d.waitFor("the detached exec", func() bool {
 		out, _, _ := d.petrel("exec", "box", "cat", "/tmp/mark")
