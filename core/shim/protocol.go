@@ -12,9 +12,10 @@ import (
 //
 //	daemon (engine)                          petrel-shim                 runtime
 //	     |  fork+exec, setsid, fd 3 = ready pipe  |                         |
-//	     |--------------------------------------->|  create (init waits     |
+//	     |--------------------------------------->|  listen on the socket,  |
+//	     |                                        |  create (init waits     |
 //	     |                                        |------ on exec fifo) --->|
-//	     |<------ ready: {"pid":N} or {"error"} --|  listen on socket       |
+//	     |<------ ready: {"pid":N} or {"error"} --|                         |
 //	     |                                        |                         |
 //	     |-- {"op":"attach","stdout":true,...} -->|  (optional, before      |
 //	     |<------------- {} then stream ----------|   start: no output lost)|
@@ -36,7 +37,7 @@ import (
 //	|<------------- {"pid":N} then stream --------|                    |
 //	|<------------- EOF once it exited -----------|<-- wait4 ----------|
 //	|-- {"op":"exec-state","exec":ID} ----------->|                    |
-//	|<------------- {"exit":{...}} ---------------|                    |
+//	|<------------- {"exit":{...}} ---------------|  (then forgotten)  |
 //
 // A daemon that comes back after a crash dials the socket again
 // ("state", "wait", "attach" work at any time); when the socket is gone
