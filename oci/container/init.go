@@ -28,8 +28,11 @@ func Init() int {
 		fmt.Fprintln(os.Stderr, "petrel-runtime init: not started by petrel-runtime")
 		return 2
 	}
+	// fds 3 .. fd-1 are the preserved ones (--preserve-fds); everything
+	// from the sync socket up is ours, or leaked into the runtime by its
+	// caller, and must not reach the container's process.
+	closeOnExecFrom(fd)
 	f := os.NewFile(uintptr(fd), "sync")
-	unix.CloseOnExec(fd)
 	sc := newSyncConn(f)
 	if err := initProcess(sc); err != nil {
 		// Past msgReady the runtime is gone: stderr is all that is left.
@@ -361,4 +364,20 @@ func executable(p string) error {
 func execProcess(path string, p *specs.Process) error {
 	err := unix.Exec(path, p.Args, p.Env)
 	return fmt.Errorf("exec %s: %w", path, err)
+}
+
+// closeOnExecFrom marks every fd >= from close-on-exec.
+func closeOnExecFrom(from int) {
+	if unix.CloseRange(uint(from), ^uint(0), unix.CLOSE_RANGE_CLOEXEC) == nil {
+		return
+	}
+	ents, err := os.ReadDir("/proc/self/fd") // kernels before 5.11
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if n, err := strconv.Atoi(e.Name()); err == nil && n >= from {
+			unix.CloseOnExec(n)
+		}
+	}
 }

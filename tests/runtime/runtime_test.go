@@ -626,3 +626,32 @@ func TestCreateWithoutProcess(t *testing.T) {
 	waitFor(t, func() bool { return r.state(id).Status == "stopped" })
 	r.ok("delete", id)
 }
+
+// An fd the runtime's caller leaked to it (no close-on-exec) must not
+// reach the container; --preserve-fds ones must.
+func TestLeakedFdsDoNotReachTheContainer(t *testing.T) {
+	r := newRT(t)
+	b := testenv.Bundle(t, func(s *specs.Spec) {
+		s.Process.Args = []string{"sh", "-c", "ls /proc/self/fd | tr '\\n' ' '"}
+	})
+	f, err := os.Open("/dev/null")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cmd := r.cmd("run", "--preserve-fds", "1", "--bundle", b, uniqueID(t))
+	// ExtraFiles[0] becomes fd 3 (preserved); [6] fd 9 (leaked).
+	cmd.ExtraFiles = []*os.File{f, nil, nil, nil, nil, nil, f}
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	fds := strings.Fields(string(out))
+	got := map[string]bool{}
+	for _, fd := range fds {
+		got[fd] = true
+	}
+	if !got["3"] || got["9"] {
+		t.Errorf("container fds %v: want 3 (preserved) and not 9 (leaked)", fds)
+	}
+}
