@@ -595,7 +595,7 @@ func TestNoMountNamespaceLeavesNoMounts(t *testing.T) {
 		t.Errorf("output %q: want the runtime's mount namespace %s", out, hostMnt)
 	}
 	for m := range mounts(t) {
-		if !before[m] {
+		if !before[m] && strings.HasPrefix(m, os.TempDir()) {
 			t.Errorf("mount left behind: %s", m)
 		}
 	}
