@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -92,39 +91,25 @@ func cmdRun(g *globals, args []string) error {
 	if opts.Spec, opts.SpecJSON, err = ocispec.LoadRaw(cf.bundle); err != nil {
 		return err
 	}
-	var consoleRecv *os.File
-	if !detach && cf.consoleSocket == "" {
-		if s := opts.Spec; s.Process != nil && s.Process.Terminal {
-			fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-			if err != nil {
-				return err
-			}
-			consoleRecv = os.NewFile(uintptr(fds[0]), "console-recv")
-			defer consoleRecv.Close()
-			opts.ConsoleConn = os.NewFile(uintptr(fds[1]), "console-send")
-		}
-	}
-	// Forward signals to the container from now on.
-	sigc := make(chan os.Signal, 16)
+	// Signals go to the container from now on; a terminal in the
+	// foreground is proxied from here.
+	var fg *foreground
 	if !detach {
-		signal.Notify(sigc, forwardedSignals...)
-		defer signal.Stop(sigc)
+		s := opts.Spec
+		if fg, err = startForeground(cf.consoleSocket == "" && s.Process != nil && s.Process.Terminal); err != nil {
+			return err
+		}
+		defer fg.close()
+		opts.ConsoleConn = fg.send
 	}
 	c, err := container.Create(opts)
-	if opts.ConsoleConn != nil {
-		opts.ConsoleConn.Close()
-	}
+	fg.created()
 	if err != nil {
 		return err
 	}
-	var restore func()
-	if consoleRecv != nil {
-		master, err := container.RecvConsole(consoleRecv)
-		if err != nil {
-			c.Delete(true, nil)
-			return err
-		}
-		restore = proxyConsole(master)
+	if err := fg.attachConsole(); err != nil {
+		c.Delete(true, nil)
+		return err
 	}
 	if err := c.Start(g.warn); err != nil {
 		c.Delete(true, nil)
@@ -133,22 +118,7 @@ func cmdRun(g *globals, args []string) error {
 	if detach {
 		return nil
 	}
-	done := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case s := <-sigc:
-				unix.Kill(c.Pid, s.(unix.Signal))
-			case <-done:
-				return
-			}
-		}
-	}()
-	code, err := c.Wait()
-	close(done)
-	if restore != nil {
-		restore()
-	}
+	code, err := fg.wait(c.Wait, func(sig unix.Signal) { unix.Kill(c.Pid, sig) })
 	if err != nil {
 		return err
 	}
@@ -164,15 +134,6 @@ func cmdRun(g *globals, args []string) error {
 }
 
 // stateJSON is runc's state output.
-// forwardedSignals are passed on to the container by run and exec in the
-// foreground. Not SIGCHLD, SIGPIPE, SIGWINCH (the console proxy's) nor
-// SIGURG (the Go scheduler's preemption signal, frequent).
-var forwardedSignals = []os.Signal{
-	unix.SIGHUP, unix.SIGINT, unix.SIGQUIT, unix.SIGTERM, unix.SIGUSR1, unix.SIGUSR2,
-	unix.SIGALRM, unix.SIGCONT, unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU, unix.SIGVTALRM,
-	unix.SIGPROF, unix.SIGIO, unix.SIGPWR, unix.SIGSYS, unix.SIGTRAP, unix.SIGXCPU, unix.SIGXFSZ,
-}
-
 type stateJSON struct {
 	specs.State
 	Rootfs  string    `json:"rootfs"`
@@ -416,56 +377,27 @@ func cmdExec(g *globals, args []string) error {
 		Process: p, ConsoleSocket: consoleSocket, PidFile: pidFile, PreserveFDs: preserveFDs,
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
 	}
-	var consoleRecv *os.File
-	if p.Terminal && consoleSocket == "" && !detach {
-		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
+	var fg *foreground
+	if !detach {
+		if fg, err = startForeground(p.Terminal && consoleSocket == ""); err != nil {
 			return err
 		}
-		consoleRecv = os.NewFile(uintptr(fds[0]), "console-recv")
-		defer consoleRecv.Close()
-		opts.ConsoleConn = os.NewFile(uintptr(fds[1]), "console-send")
-	}
-	sigc := make(chan os.Signal, 16)
-	if !detach {
-		signal.Notify(sigc, forwardedSignals...)
-		defer signal.Stop(sigc)
+		defer fg.close()
+		opts.ConsoleConn = fg.send
 	}
 	proc, err := c.Exec(opts)
-	if opts.ConsoleConn != nil {
-		opts.ConsoleConn.Close()
-	}
+	fg.created()
 	if err != nil {
 		return err
 	}
 	if detach {
 		return nil
 	}
-	var restore func()
-	if consoleRecv != nil {
-		master, err := container.RecvConsole(consoleRecv)
-		if err != nil {
-			proc.Signal(unix.SIGKILL)
-			return err
-		}
-		restore = proxyConsole(master)
+	if err := fg.attachConsole(); err != nil {
+		proc.Signal(unix.SIGKILL)
+		return err
 	}
-	done := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case s := <-sigc:
-				proc.Signal(s.(unix.Signal))
-			case <-done:
-				return
-			}
-		}
-	}()
-	code, err := proc.Wait()
-	close(done)
-	if restore != nil {
-		restore()
-	}
+	code, err := fg.wait(proc.Wait, func(sig unix.Signal) { proc.Signal(sig) })
 	if err != nil {
 		return err
 	}
