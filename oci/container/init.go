@@ -233,6 +233,16 @@ func initExec(sc *syncConn, cfg *initConfig, console *os.File) error {
 func prepareProcess(p *specs.Process, sec *specs.LinuxSeccomp) (string, error) {
 	for _, r := range p.Rlimits {
 		res, _ := ocispec.Rlimit(r.Type)
+		if memoryLimit(res) {
+			// Applied just before exec (execProcess): the Go runtime of
+			// this init may still need address space. Check now that it
+			// can be set.
+			var cur unix.Rlimit
+			if err := unix.Getrlimit(res, &cur); err == nil && r.Hard > cur.Max && !hasCap(capSysResource) {
+				return "", fmt.Errorf("set %s to %d/%d: raising the hard limit %d needs CAP_SYS_RESOURCE: %w", r.Type, r.Soft, r.Hard, cur.Max, unix.EPERM)
+			}
+			continue
+		}
 		if err := unix.Setrlimit(res, &unix.Rlimit{Cur: r.Soft, Max: r.Hard}); err != nil {
 			return "", fmt.Errorf("set %s to %d/%d: %w", r.Type, r.Soft, r.Hard, err)
 		}
@@ -362,8 +372,32 @@ func executable(p string) error {
 }
 
 func execProcess(path string, p *specs.Process) error {
+	for _, r := range p.Rlimits {
+		if res, _ := ocispec.Rlimit(r.Type); memoryLimit(res) {
+			if err := unix.Setrlimit(res, &unix.Rlimit{Cur: r.Soft, Max: r.Hard}); err != nil {
+				return fmt.Errorf("set %s to %d/%d: %w", r.Type, r.Soft, r.Hard, err)
+			}
+		}
+	}
 	err := unix.Exec(path, p.Args, p.Env)
 	return fmt.Errorf("exec %s: %w", path, err)
+}
+
+// memoryLimit reports the rlimits that bound the address space the Go
+// runtime of the init itself uses.
+func memoryLimit(res int) bool { return res == unix.RLIMIT_AS || res == unix.RLIMIT_DATA }
+
+const capSysResource = 24
+
+// hasCap reports whether the calling thread has capability c in its
+// effective set.
+func hasCap(c uint) bool {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return false
+	}
+	return data[c/32].Effective&(1<<(c%32)) != 0
 }
 
 // closeOnExecFrom marks every fd >= from close-on-exec.

@@ -659,3 +659,16 @@ func TestLeakedFdsDoNotReachTheContainer(t *testing.T) {
 		t.Errorf("container fds %v: want 3 (preserved) and not 9 (leaked)", fds)
 	}
 }
+
+// RLIMIT_AS, applied at the last moment before exec, reaches the process.
+func TestAddressSpaceLimit(t *testing.T) {
+	r := newRT(t)
+	b := testenv.Bundle(t, func(s *specs.Spec) {
+		s.Process.Args = []string{"sh", "-c", "ulimit -v"}
+		s.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_AS", Hard: 64 << 20, Soft: 64 << 20}}
+	})
+	out, errs, code := r.run("run", "--bundle", b, uniqueID(t))
+	if code != 0 || strings.TrimSpace(out) != "65536" {
+		t.Fatalf("exit %d, output %q, stderr %q; want ulimit -v 65536", code, out, errs)
+	}
+}
