@@ -1,7 +1,6 @@
 package container
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -11,6 +10,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/petrel-edge/petrel/core/mountinfo"
 )
 
 func mount(source, target, fstype string, flags uintptr, data string) error {
@@ -76,54 +77,15 @@ func hasBind(opts []string) bool {
 // parentMountPrivate makes the mount holding rootfs private, as
 // pivot_root refuses a shared parent.
 func parentMountPrivate(rootfs string) error {
-	mp, _, err := mountPointOf(rootfs)
+	ms, err := mountinfo.Read()
 	if err != nil {
 		return err
 	}
-	return mount("", mp, "", unix.MS_PRIVATE, "")
-}
-
-// mountPointOf returns the mount point and optional fields of the mount
-// that holds path, from /proc/self/mountinfo.
-func mountPointOf(path string) (string, string, error) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return "", "", err
+	m, ok := mountinfo.Holding(ms, rootfs)
+	if !ok {
+		return fmt.Errorf("no mount holds %s", rootfs)
 	}
-	defer f.Close()
-	best, opt := "", ""
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 7 {
-			continue
-		}
-		mp := unescapeMountinfo(fields[4])
-		if (path == mp || strings.HasPrefix(path, strings.TrimSuffix(mp, "/")+"/")) && len(mp) >= len(best) {
-			best, opt = mp, fields[6]
-		}
-	}
-	if best == "" {
-		return "", "", fmt.Errorf("no mount holds %s", path)
-	}
-	return best, opt, sc.Err()
-}
-
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			v := (s[i+1]-'0')<<6 | (s[i+2]-'0')<<3 | (s[i+3] - '0')
-			b.WriteByte(v)
-			i += 3
-			continue
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
+	return mount("", m.Point, "", unix.MS_PRIVATE, "")
 }
 
 func mountEntry(cfg *initConfig, m specs.Mount) error {
@@ -239,27 +201,19 @@ type cgroupMount struct {
 }
 
 func hostCgroupMounts() ([]cgroupMount, error) {
-	f, err := os.Open("/proc/self/mountinfo")
+	ms, err := mountinfo.Read()
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
 	var out []cgroupMount
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		pre, post, ok := strings.Cut(line, " - ")
-		if !ok {
+	for _, m := range ms {
+		if m.FSType != "cgroup" && m.FSType != "cgroup2" {
 			continue
 		}
-		pf, qf := strings.Fields(pre), strings.Fields(post)
-		if len(pf) < 5 || len(qf) < 3 || (qf[0] != "cgroup" && qf[0] != "cgroup2") {
-			continue
-		}
-		m := cgroupMount{mountpoint: unescapeMountinfo(pf[4]), fstype: qf[0]}
-		if qf[0] == "cgroup" {
+		cm := cgroupMount{mountpoint: m.Point, fstype: m.FSType}
+		if m.FSType == "cgroup" {
 			var ctrls []string
-			for _, o := range strings.Split(qf[2], ",") {
+			for _, o := range m.SuperOpts {
 				switch o {
 				case "rw", "ro", "relatime", "noatime", "nosuid", "nodev", "noexec", "xattr", "clone_children", "noprefix", "cpuset_v2_mode":
 				default:
@@ -268,11 +222,11 @@ func hostCgroupMounts() ([]cgroupMount, error) {
 					}
 				}
 			}
-			m.options = strings.Join(ctrls, ",")
+			cm.options = strings.Join(ctrls, ",")
 		}
-		out = append(out, m)
+		out = append(out, cm)
 	}
-	return out, sc.Err()
+	return out, nil
 }
 
 // mountCgroup gives the container its cgroups at dest: cgroup2 on a unified
@@ -506,24 +460,14 @@ func unmountUnder(dir string) error {
 	if err != nil {
 		return err
 	}
-	data, err := os.ReadFile("/proc/self/mountinfo")
+	ms, err := mountinfo.Read()
 	if err != nil {
 		return err
 	}
-	var points []string
-	for _, line := range strings.Split(string(data), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 5 {
-			continue
-		}
-		if mp := unescapeMountinfo(f[4]); mp == real || strings.HasPrefix(mp, real+"/") {
-			points = append(points, mp)
-		}
-	}
 	var first error
-	for i := len(points) - 1; i >= 0; i-- {
-		if err := unix.Unmount(points[i], unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) && first == nil {
-			first = fmt.Errorf("unmount %s: %w", points[i], err)
+	for _, p := range mountinfo.Under(ms, real) {
+		if err := unix.Unmount(p, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) && first == nil {
+			first = fmt.Errorf("unmount %s: %w", p, err)
 		}
 	}
 	return first
