@@ -68,7 +68,7 @@ func TestHolding(t *testing.T) {
 }
 
 func TestUnescape(t *testing.T) {
-	for in, want := range map[string]string{`a\040b`: "a b", `a\134b`: `a\b`, `a\9b`: `a\9b`, `end\04`: `end\04`, `plain`: "plain"} {
+	for in, want := range map[string]string{`a\040b`: "a b", `/tab\011x\134`: "/tab\tx\\", `a\134b`: `a\b`, `a\9b`: `a\9b`, `end\04`: `end\04`, `plain`: "plain"} {
 		if got := unescape(in); got != want {
 			t.Errorf("unescape(%q) = %q, want %q", in, got, want)
 		}

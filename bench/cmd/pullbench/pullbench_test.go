@@ -27,45 +27,6 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func TestMountsUnder(t *testing.T) {
-	info := `22 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw
-30 22 0:40 / /tmp/pb rw shared:2 - tmpfs tmpfs rw
-31 30 0:41 / /tmp/pb/podman-0/root/overlay rw shared:3 - tmpfs tmpfs rw
-32 22 0:42 / /tmp/pbx rw shared:4 - tmpfs tmpfs rw
-33 30 0:43 / /tmp/pb/with\040space rw shared:5 - tmpfs tmpfs rw
-`
-	tests := []struct {
-		dir  string
-		want []string
-	}{
-		{"/tmp/pb", []string{"/tmp/pb/with space", "/tmp/pb/podman-0/root/overlay", "/tmp/pb"}},
-		{"/tmp/pb/", []string{"/tmp/pb/with space", "/tmp/pb/podman-0/root/overlay", "/tmp/pb"}},
-		{"/tmp/pb/podman-0", []string{"/tmp/pb/podman-0/root/overlay"}},
-		{"/tmp/p", nil},
-		{"/var", nil},
-	}
-	for _, tt := range tests {
-		if got := mountsUnder(info, tt.dir); !slices.Equal(got, tt.want) {
-			t.Errorf("mountsUnder(%q) = %q, want %q", tt.dir, got, tt.want)
-		}
-	}
-}
-
-func TestUnescapeMountinfo(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"/plain", "/plain"},
-		{`/a\040b`, "/a b"},
-		{`/tab\011x\134`, "/tab\tx\\"},
-		{`/not\09`, `/not\09`},
-		{`/end\04`, `/end\04`},
-	}
-	for _, tt := range tests {
-		if got := unescapeMountinfo(tt.in); got != tt.want {
-			t.Errorf("unescapeMountinfo(%q) = %q, want %q", tt.in, got, tt.want)
-		}
-	}
-}
-
 func TestParseStatusKB(t *testing.T) {
 	status := "Name:\tpullbench\nVmPeak:\t  20000 kB\nVmHWM:\t    6980 kB\nVmRSS:\t    6000 kB\n"
 	tests := []struct {

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/petrel-edge/petrel/core/mountinfo"
 )
 
 // A registry is a docker-registry process serving on loopback.
@@ -124,54 +126,12 @@ func push(ctx context.Context, skopeo, layoutDir string, r *registry, repo, tag 
 	return nil
 }
 
-// mountsUnder returns the mount points at or below dir found in a
-// /proc/PID/mountinfo text, deepest (last mounted) first, ready to unmount.
-func mountsUnder(mountinfo, dir string) []string {
-	dir = filepath.Clean(dir)
-	var mps []string
-	for l := range strings.Lines(mountinfo) {
-		f := strings.Fields(l)
-		if len(f) < 5 {
-			continue
-		}
-		mp := unescapeMountinfo(f[4])
-		if mp == dir || strings.HasPrefix(mp, dir+"/") {
-			mps = append(mps, mp)
-		}
-	}
-	for i, j := 0, len(mps)-1; i < j; i, j = i+1, j-1 {
-		mps[i], mps[j] = mps[j], mps[i]
-	}
-	return mps
-}
-
-// unescapeMountinfo undoes mountinfo's octal escapes (\040 for a space).
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) && isOctal(s[i+1:i+4]) {
-			b.WriteByte((s[i+1]-'0')<<6 | (s[i+2]-'0')<<3 | (s[i+3] - '0'))
-			i += 3
-			continue
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-func isOctal(o string) bool {
-	return o[0] >= '0' && o[0] <= '3' && o[1] >= '0' && o[1] <= '7' && o[2] >= '0' && o[2] <= '7'
-}
-
 // removeTree unmounts every mount at or below dir (lazily, as a last
 // resort) and removes dir.
 func removeTree(dir string) error {
 	var errs []error
-	if b, err := os.ReadFile("/proc/self/mountinfo"); err == nil {
-		for _, mp := range mountsUnder(string(b), dir) {
+	if ms, err := mountinfo.Read(); err == nil {
+		for _, mp := range mountinfo.Under(ms, dir) {
 			if err := unmount(mp); err != nil {
 				errs = append(errs, fmt.Errorf("unmount %s: %w", mp, err))
 			}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	goruntime "runtime"
@@ -9,6 +8,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/petrel-edge/petrel/core/mountinfo"
 )
 
 type host struct {
@@ -39,34 +40,10 @@ func cgroupMode() string {
 	return "cgroup v1"
 }
 
-// A mount is one line of /proc/self/mountinfo, the fields runtimebench uses.
-type mount struct {
-	point, fstype string
-	superOpts     []string
-}
-
-// parseMountinfo parses /proc/self/mountinfo text.
-func parseMountinfo(text string) []mount {
-	var ms []mount
-	sc := bufio.NewScanner(strings.NewReader(text))
-	for sc.Scan() {
-		pre, post, ok := strings.Cut(sc.Text(), " - ")
-		if !ok {
-			continue
-		}
-		f, g := strings.Fields(pre), strings.Fields(post)
-		if len(f) < 5 || len(g) < 3 {
-			continue
-		}
-		ms = append(ms, mount{point: f[4], fstype: g[0], superOpts: strings.Split(g[2], ",")})
-	}
-	return ms
-}
-
 // hugetlbV1 reports whether hugetlb is mounted as a cgroup v1 hierarchy.
-func hugetlbV1(ms []mount) bool {
-	return slices.ContainsFunc(ms, func(m mount) bool {
-		return m.fstype == "cgroup" && slices.Contains(m.superOpts, "hugetlb")
+func hugetlbV1(ms []mountinfo.Mount) bool {
+	return slices.ContainsFunc(ms, func(m mountinfo.Mount) bool {
+		return m.FSType == "cgroup" && slices.Contains(m.SuperOpts, "hugetlb")
 	})
 }
 
@@ -78,11 +55,11 @@ func ensureHugetlb(allowed bool) (string, error) {
 	if cgroupMode() != "cgroup v1 hybrid" {
 		return "", nil
 	}
-	b, err := os.ReadFile("/proc/self/mountinfo")
+	ms, err := mountinfo.Read()
 	if err != nil {
 		return "", err
 	}
-	if hugetlbV1(parseMountinfo(string(b))) {
+	if hugetlbV1(ms) {
 		return "", nil
 	}
 	ctrl, _ := os.ReadFile("/sys/fs/cgroup/unified/cgroup.controllers")

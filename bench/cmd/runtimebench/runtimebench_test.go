@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/petrel-edge/petrel/core/mountinfo"
 )
 
 func TestSummarize(t *testing.T) {
@@ -98,7 +100,7 @@ func TestHugetlbV1(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := hugetlbV1(parseMountinfo(tt.text)); got != tt.want {
+			if got := hugetlbV1(mountinfo.Parse(tt.text)); got != tt.want {
 				t.Errorf("hugetlbV1 = %v, want %v", got, tt.want)
 			}
 		})
