@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/petrel-edge/petrel/bench/internal/table"
 )
 
 // A Summary is the spread of a step's wall times, in milliseconds.
@@ -201,7 +203,7 @@ func (r *report) print(w io.Writer) {
 			last[5] = ratio(float64(t.PeakRSS.MedianKB), float64(sub.PeakRSS.MedianKB))
 		}
 	}
-	writeTable(w, rows)
+	table.Write(w, rows, 2)
 	if line := r.goalLine(); line != "" {
 		fmt.Fprintf(w, "\n%s\n", line)
 	}
@@ -247,47 +249,4 @@ func yes(b bool) string {
 		return "yes"
 	}
 	return "no"
-}
-
-// writeTable prints rows as aligned columns, the first row as the header,
-// with a rule under it; the first two columns left-aligned, the rest right.
-func writeTable(w io.Writer, rows [][]string) {
-	if len(rows) == 0 {
-		return
-	}
-	width := make([]int, len(rows[0]))
-	for _, r := range rows {
-		for i, c := range r {
-			if i < len(width) {
-				width[i] = max(width[i], len([]rune(c)))
-			}
-		}
-	}
-	line := func(r []string) {
-		var b strings.Builder
-		for i, c := range r {
-			if i >= len(width) {
-				break
-			}
-			pad := strings.Repeat(" ", width[i]-len([]rune(c)))
-			switch {
-			case i == 0:
-				b.WriteString(c + pad)
-			case i == 1:
-				b.WriteString("  " + c + pad)
-			default:
-				b.WriteString("  " + pad + c)
-			}
-		}
-		fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
-	}
-	line(rows[0])
-	rule := make([]string, len(width))
-	for i, n := range width {
-		rule[i] = strings.Repeat("-", n)
-	}
-	line(rule)
-	for _, r := range rows[1:] {
-		line(r)
-	}
 }

@@ -5,6 +5,8 @@ import (
 	"io"
 	"slices"
 	"time"
+
+	"github.com/petrel-edge/petrel/bench/internal/table"
 )
 
 // report is what runtimebench prints, and its JSON form.
@@ -180,7 +182,7 @@ func (r *report) print(w io.Writer) {
 		row = append(row, ratio(float64(r.RSS[r.Subject].MedianKiB), float64(r.RSS[o].MedianKiB)))
 	}
 	rows = append(rows, row)
-	writeTable(w, rows)
+	table.Write(w, rows, 1)
 	fmt.Fprintf(w, "exec floor (fork+exec+wait of static busybox true): %.1f / %.1f ms\n", r.Floor.MedianMS, r.Floor.P90MS)
 	for n, k := range r.Leftovers {
 		fmt.Fprintf(w, "note: %s run left %d of %d containers behind (deleted, time counted in run)\n", n, k, r.Iterations)

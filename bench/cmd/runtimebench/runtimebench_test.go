@@ -70,19 +70,6 @@ func TestRatio(t *testing.T) {
 	}
 }
 
-func TestWriteTable(t *testing.T) {
-	var b bytes.Buffer
-	writeTable(&b, [][]string{{"op", "runc", "crun"}, {"run", "28.9 / 30.1", "16.2 / 17.0"}, {"state", "4.0 / 4.4", "—"}})
-	want := "" +
-		"op            runc         crun\n" +
-		"-----  -----------  -----------\n" +
-		"run    28.9 / 30.1  16.2 / 17.0\n" +
-		"state    4.0 / 4.4            —\n"
-	if b.String() != want {
-		t.Errorf("table:\n%s\nwant:\n%s", b.String(), want)
-	}
-}
-
 func TestHugetlbV1(t *testing.T) {
 	const base = "" +
 		"30 25 0:26 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755\n" +
