@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"strconv"
-	"strings"
 
 	"github.com/petrel-edge/petrel/net/iptables"
 )
@@ -159,7 +158,7 @@ func gcIPMasq(network string, valid map[string]bool) error {
 		b := iptables.NewBatch("nat")
 		done := map[string]bool{}
 		for _, r := range snap.Rules("POSTROUTING") {
-			id, ok := commentID(iptables.SplitRule(r), prefix)
+			id, ok := iptables.CommentID(iptables.SplitRule(r), prefix)
 			if ok && !valid[id] && !done[id] {
 				done[id] = true
 				removeChain(b, snap, ChainName(network, id))
@@ -170,14 +169,4 @@ func gcIPMasq(network string, valid map[string]bool) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-func commentID(fields []string, prefix string) (string, bool) {
-	for i := 0; i+1 < len(fields); i++ {
-		if fields[i] == "--comment" && strings.HasPrefix(fields[i+1], prefix) {
-			id, err := strconv.Unquote(strings.TrimPrefix(fields[i+1], prefix))
-			return id, err == nil
-		}
-	}
-	return "", false
 }

@@ -20,10 +20,10 @@ func TestChainNameMatchesReference(t *testing.T) {
 
 func TestCommentID(t *testing.T) {
 	f := iptables.SplitRule(`-A POSTROUTING -s 10.231.0.2/32 -m comment --comment "name: \"n\" id: \"abc\"" -j CNI-x`)
-	if id, ok := commentID(f, `name: "n" id: `); !ok || id != "abc" {
-		t.Fatalf("commentID = %q, %v", id, ok)
+	if id, ok := iptables.CommentID(f, `name: "n" id: `); !ok || id != "abc" {
+		t.Fatalf("CommentID = %q, %v", id, ok)
 	}
-	if _, ok := commentID(f, `name: "other" id: `); ok {
+	if _, ok := iptables.CommentID(f, `name: "other" id: `); ok {
 		t.Fatal("matched another network's rule")
 	}
 }

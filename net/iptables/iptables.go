@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"strconv"
 	"strings"
 )
 
@@ -156,4 +157,16 @@ func SplitRule(line string) []string {
 		out = append(out, cur.String())
 	}
 	return out
+}
+
+// CommentID returns the quoted value that follows prefix in a rule's
+// --comment (rules made for one container carry `... id: "<id>"`).
+func CommentID(fields []string, prefix string) (string, bool) {
+	for i := 0; i+1 < len(fields); i++ {
+		if fields[i] == "--comment" && strings.HasPrefix(fields[i+1], prefix) {
+			id, err := strconv.Unquote(strings.TrimPrefix(fields[i+1], prefix))
+			return id, err == nil
+		}
+	}
+	return "", false
 }

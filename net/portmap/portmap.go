@@ -293,16 +293,10 @@ func GC(args *skel.CmdArgs) error {
 		b := iptables.NewBatch("nat")
 		done := map[string]bool{}
 		for _, r := range snap.Rules(topDNATChain) {
-			f := iptables.SplitRule(r)
-			for i := 0; i+1 < len(f); i++ {
-				if f[i] != "--comment" || !strings.HasPrefix(f[i+1], prefix) {
-					continue
-				}
-				id, err := strconv.Unquote(strings.TrimPrefix(f[i+1], prefix))
-				if err == nil && !valid[id] && !done[id] {
-					done[id] = true
-					removeChain(b, snap, chainName("DN-", c.Name, id))
-				}
+			id, ok := iptables.CommentID(iptables.SplitRule(r), prefix)
+			if ok && !valid[id] && !done[id] {
+				done[id] = true
+				removeChain(b, snap, chainName("DN-", c.Name, id))
 			}
 		}
 		if err := ipt.Apply(b); err != nil {
