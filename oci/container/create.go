@@ -46,11 +46,14 @@ type CreateOptions struct {
 }
 
 // cloneFlags maps namespace types created by clone(2).
-var cloneFlags = map[specs.LinuxNamespaceType]uintptr{
-	specs.PIDNamespace: unix.CLONE_NEWPID, specs.NetworkNamespace: unix.CLONE_NEWNET,
-	specs.MountNamespace: unix.CLONE_NEWNS, specs.IPCNamespace: unix.CLONE_NEWIPC,
-	specs.UTSNamespace: unix.CLONE_NEWUTS, specs.UserNamespace: unix.CLONE_NEWUSER,
-	specs.CgroupNamespace: unix.CLONE_NEWCGROUP,
+var cloneFlags = table[specs.LinuxNamespaceType, uintptr]{
+	{specs.PIDNamespace, unix.CLONE_NEWPID},
+	{specs.NetworkNamespace, unix.CLONE_NEWNET},
+	{specs.MountNamespace, unix.CLONE_NEWNS},
+	{specs.IPCNamespace, unix.CLONE_NEWIPC},
+	{specs.UTSNamespace, unix.CLONE_NEWUTS},
+	{specs.UserNamespace, unix.CLONE_NEWUSER},
+	{specs.CgroupNamespace, unix.CLONE_NEWCGROUP},
 }
 
 // Create sets up a container from a bundle and leaves its init waiting on
@@ -108,11 +111,11 @@ func Create(opts CreateOptions) (c *Container, err error) {
 		case ns.Path != "" && ns.Type == specs.UserNamespace:
 			return nil, errors.New("linux.namespaces: joining an existing user namespace is not supported")
 		case ns.Path != "":
-			joins = append(joins, nsJoin{path: ns.Path, flag: int(cloneFlags[ns.Type])})
+			joins = append(joins, nsJoin{path: ns.Path, flag: int(cloneFlags.val(ns.Type))})
 		case ns.Type == specs.CgroupNamespace:
 			newCgroupNS = true // unshared by init once it is in its cgroup
 		default:
-			cloneflags |= cloneFlags[ns.Type]
+			cloneflags |= cloneFlags.val(ns.Type)
 		}
 	}
 	if (s.Hostname != "" || s.Domainname != "") && !hasNamespace(s, specs.UTSNamespace) {

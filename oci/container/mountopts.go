@@ -12,29 +12,49 @@ type mountFlag struct {
 	flag  uintptr
 }
 
-var mountFlags = map[string]mountFlag{
-	"async": {true, unix.MS_SYNCHRONOUS}, "atime": {true, unix.MS_NOATIME},
-	"bind": {false, unix.MS_BIND}, "defaults": {false, 0}, "dev": {true, unix.MS_NODEV},
-	"diratime": {true, unix.MS_NODIRATIME}, "dirsync": {false, unix.MS_DIRSYNC},
-	"exec": {true, unix.MS_NOEXEC}, "iversion": {false, unix.MS_I_VERSION},
-	"lazytime": {false, unix.MS_LAZYTIME}, "loud": {true, unix.MS_SILENT},
-	"mand": {false, unix.MS_MANDLOCK}, "noatime": {false, unix.MS_NOATIME},
-	"nodev": {false, unix.MS_NODEV}, "nodiratime": {false, unix.MS_NODIRATIME},
-	"noexec": {false, unix.MS_NOEXEC}, "noiversion": {true, unix.MS_I_VERSION},
-	"nolazytime": {true, unix.MS_LAZYTIME}, "nomand": {true, unix.MS_MANDLOCK},
-	"norelatime": {true, unix.MS_RELATIME}, "nostrictatime": {true, unix.MS_STRICTATIME},
-	"nosuid": {false, unix.MS_NOSUID}, "rbind": {false, unix.MS_BIND | unix.MS_REC},
-	"relatime": {false, unix.MS_RELATIME}, "remount": {false, unix.MS_REMOUNT},
-	"ro": {false, unix.MS_RDONLY}, "rw": {true, unix.MS_RDONLY},
-	"silent": {false, unix.MS_SILENT}, "strictatime": {false, unix.MS_STRICTATIME},
-	"suid": {true, unix.MS_NOSUID}, "sync": {false, unix.MS_SYNCHRONOUS},
+var mountFlags = table[string, mountFlag]{
+	{"async", mountFlag{true, unix.MS_SYNCHRONOUS}},
+	{"atime", mountFlag{true, unix.MS_NOATIME}},
+	{"bind", mountFlag{false, unix.MS_BIND}},
+	{"defaults", mountFlag{false, 0}},
+	{"dev", mountFlag{true, unix.MS_NODEV}},
+	{"diratime", mountFlag{true, unix.MS_NODIRATIME}},
+	{"dirsync", mountFlag{false, unix.MS_DIRSYNC}},
+	{"exec", mountFlag{true, unix.MS_NOEXEC}},
+	{"iversion", mountFlag{false, unix.MS_I_VERSION}},
+	{"lazytime", mountFlag{false, unix.MS_LAZYTIME}},
+	{"loud", mountFlag{true, unix.MS_SILENT}},
+	{"mand", mountFlag{false, unix.MS_MANDLOCK}},
+	{"noatime", mountFlag{false, unix.MS_NOATIME}},
+	{"nodev", mountFlag{false, unix.MS_NODEV}},
+	{"nodiratime", mountFlag{false, unix.MS_NODIRATIME}},
+	{"noexec", mountFlag{false, unix.MS_NOEXEC}},
+	{"noiversion", mountFlag{true, unix.MS_I_VERSION}},
+	{"nolazytime", mountFlag{true, unix.MS_LAZYTIME}},
+	{"nomand", mountFlag{true, unix.MS_MANDLOCK}},
+	{"norelatime", mountFlag{true, unix.MS_RELATIME}},
+	{"nostrictatime", mountFlag{true, unix.MS_STRICTATIME}},
+	{"nosuid", mountFlag{false, unix.MS_NOSUID}},
+	{"rbind", mountFlag{false, unix.MS_BIND | unix.MS_REC}},
+	{"relatime", mountFlag{false, unix.MS_RELATIME}},
+	{"remount", mountFlag{false, unix.MS_REMOUNT}},
+	{"ro", mountFlag{false, unix.MS_RDONLY}},
+	{"rw", mountFlag{true, unix.MS_RDONLY}},
+	{"silent", mountFlag{false, unix.MS_SILENT}},
+	{"strictatime", mountFlag{false, unix.MS_STRICTATIME}},
+	{"suid", mountFlag{true, unix.MS_NOSUID}},
+	{"sync", mountFlag{false, unix.MS_SYNCHRONOUS}},
 }
 
-var propagationFlags = map[string]uintptr{
-	"private": unix.MS_PRIVATE, "rprivate": unix.MS_PRIVATE | unix.MS_REC,
-	"shared": unix.MS_SHARED, "rshared": unix.MS_SHARED | unix.MS_REC,
-	"slave": unix.MS_SLAVE, "rslave": unix.MS_SLAVE | unix.MS_REC,
-	"unbindable": unix.MS_UNBINDABLE, "runbindable": unix.MS_UNBINDABLE | unix.MS_REC,
+var propagationFlags = table[string, uintptr]{
+	{"private", unix.MS_PRIVATE},
+	{"rprivate", unix.MS_PRIVATE | unix.MS_REC},
+	{"shared", unix.MS_SHARED},
+	{"rshared", unix.MS_SHARED | unix.MS_REC},
+	{"slave", unix.MS_SLAVE},
+	{"rslave", unix.MS_SLAVE | unix.MS_REC},
+	{"unbindable", unix.MS_UNBINDABLE},
+	{"runbindable", unix.MS_UNBINDABLE | unix.MS_REC},
 }
 
 // parseMountOptions splits OCI mount options into mount flags,
@@ -42,7 +62,7 @@ var propagationFlags = map[string]uintptr{
 func parseMountOptions(opts []string) (flags uintptr, propagation []uintptr, data string) {
 	var d []string
 	for _, o := range opts {
-		if f, ok := mountFlags[o]; ok {
+		if f, ok := mountFlags.get(o); ok {
 			if f.clear {
 				flags &^= f.flag
 			} else {
@@ -50,7 +70,7 @@ func parseMountOptions(opts []string) (flags uintptr, propagation []uintptr, dat
 			}
 			continue
 		}
-		if p, ok := propagationFlags[o]; ok {
+		if p, ok := propagationFlags.get(o); ok {
 			propagation = append(propagation, p)
 			continue
 		}

@@ -36,7 +36,7 @@ func prepareRootfs(cfg *initConfig) error {
 	if !cfg.NoMountNS {
 		flag := uintptr(unix.MS_SLAVE | unix.MS_REC)
 		if p := s.Linux.RootfsPropagation; p != "" {
-			flag = propagationFlags[p]
+			flag = propagationFlags.val(p)
 		}
 		if err := mount("", "/", "", flag, ""); err != nil {
 			return err
@@ -448,7 +448,7 @@ func enterRootfs(cfg *initConfig) error {
 		return err
 	}
 	if p := cfg.Spec.Linux.RootfsPropagation; p != "" && !cfg.NoMountNS {
-		return mount("", "/", "", propagationFlags[p], "")
+		return mount("", "/", "", propagationFlags.val(p), "")
 	}
 	return nil
 }

@@ -84,10 +84,15 @@ func RootfsPath(s *specs.Spec, bundle string) string {
 	return filepath.Clean(p)
 }
 
-var nsTypes = map[specs.LinuxNamespaceType]bool{
-	specs.PIDNamespace: true, specs.NetworkNamespace: true, specs.MountNamespace: true,
-	specs.IPCNamespace: true, specs.UTSNamespace: true, specs.UserNamespace: true,
-	specs.CgroupNamespace: true, specs.TimeNamespace: true,
+// knownNamespace reports whether t is a namespace type of the spec. A
+// switch, not a map: nothing to build at start-up for every applet.
+func knownNamespace(t specs.LinuxNamespaceType) bool {
+	switch t {
+	case specs.PIDNamespace, specs.NetworkNamespace, specs.MountNamespace, specs.IPCNamespace,
+		specs.UTSNamespace, specs.UserNamespace, specs.CgroupNamespace, specs.TimeNamespace:
+		return true
+	}
+	return false
 }
 
 // Validate checks a spec for the problems that would otherwise surface half
@@ -204,7 +209,7 @@ func validateLinux(l *specs.Linux) error {
 	seen := map[specs.LinuxNamespaceType]bool{}
 	userns := false
 	for _, ns := range l.Namespaces {
-		if !nsTypes[ns.Type] {
+		if !knownNamespace(ns.Type) {
 			return fmt.Errorf("linux.namespaces: unknown namespace type %q", ns.Type)
 		}
 		if seen[ns.Type] {
