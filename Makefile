@@ -65,10 +65,18 @@ test-integration: build
 
 # Benchmarks (root; see bench/README.md). Flags through BENCHFLAGS, e.g. BENCHFLAGS='-n 50 -json'.
 .PHONY: bench-runtime
-bench: bench-runtime bench-pull
+bench: bench-runtime bench-pull bench-engine
 
 bench-runtime: build
 	$(GO) run ./bench/cmd/runtimebench -petrel $(abspath $(BIN)/petrel) $(BENCHFLAGS)
+
+# Container lifecycle (create, start, stop, rm, run --rm; one at a time and
+# 100 at once) and memory (daemons idle, per container with 50 running):
+# petrel, docker, podman (root; see bench/README.md). Writes the JSON report
+# to bench/enginebench.json. Flags through ENGINEFLAGS, e.g. ENGINEFLAGS='-n 20'.
+.PHONY: bench-engine
+bench-engine: build
+	$(GO) run ./bench/cmd/enginebench -petrel $(abspath $(BIN)/petrel) -o bench/enginebench.json $(ENGINEFLAGS)
 
 # Pull and unpack of one image from a local registry: petrel, skopeo+umoci,
 # podman (root; see bench/pull.md). Flags through PULLFLAGS, e.g. PULLFLAGS='-n 9 -json'.

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/petrel-edge/petrel/bench/busybox"
+	"github.com/petrel-edge/petrel/bench/internal/hostinfo"
 )
 
 func main() {
@@ -161,7 +162,7 @@ func bench(o options, log io.Writer) (*report, error) {
 	}
 	for _, r := range rts {
 		if r.name == "crun" {
-			if msg, err := ensureHugetlb(o.mountHugetlb); err != nil {
+			if msg, err := hostinfo.EnsureHugetlb(o.mountHugetlb); err != nil {
 				fmt.Fprintf(log, "runtimebench: warning: %v\n", err)
 			} else if msg != "" {
 				fmt.Fprintf(log, "runtimebench: %s\n", msg)
@@ -173,7 +174,7 @@ func bench(o options, log io.Writer) (*report, error) {
 	if err != nil {
 		return nil, err
 	}
-	rep.Host = hostInfo()
+	rep.Host = hostinfo.Host()
 
 	total := o.warmup + o.n
 	for i := range total {

@@ -6,18 +6,20 @@ import (
 	"slices"
 	"time"
 
+	"github.com/petrel-edge/petrel/bench/internal/hostinfo"
+	"github.com/petrel-edge/petrel/bench/internal/stats"
 	"github.com/petrel-edge/petrel/bench/internal/table"
 )
 
 // report is what runtimebench prints, and its JSON form.
 type report struct {
-	Host       host                          `json:"host"`
-	Iterations int                           `json:"iterations"`
-	Warmup     int                           `json:"warmup"`
-	States     int                           `json:"states_per_iteration"`
-	Subject    string                        `json:"subject"`
-	Runtimes   []runtimeInfo                 `json:"runtimes"`
-	Ops        map[string]map[string]Summary `json:"ops"`
+	Host       hostinfo.Info                       `json:"host"`
+	Iterations int                                 `json:"iterations"`
+	Warmup     int                                 `json:"warmup"`
+	States     int                                 `json:"states_per_iteration"`
+	Subject    string                              `json:"subject"`
+	Runtimes   []runtimeInfo                       `json:"runtimes"`
+	Ops        map[string]map[string]stats.Summary `json:"ops"`
 	// RSS is the median and maximum peak RSS (VmHWM) of the runtime
 	// process of `run`, KiB.
 	RSS map[string]rss `json:"run_peak_rss_kib"`
@@ -27,7 +29,7 @@ type report struct {
 	Leftovers map[string]int `json:"run_leftovers,omitempty"`
 	// Floor is fork+exec+wait of a static `busybox true`, measured in the
 	// same loop: no runtime call can be faster on this host.
-	Floor Summary `json:"exec_floor"`
+	Floor stats.Summary `json:"exec_floor"`
 
 	floor []time.Duration
 
@@ -53,7 +55,7 @@ type rss struct {
 func newReport(o options) *report {
 	return &report{
 		Iterations: o.n, Warmup: o.warmup, States: o.states, Subject: o.subject,
-		Ops:        map[string]map[string]Summary{},
+		Ops:        map[string]map[string]stats.Summary{},
 		RSS:        map[string]rss{},
 		Ratios:     map[string]map[string]float64{},
 		Leftovers:  map[string]int{},
@@ -82,11 +84,11 @@ func (r *report) add(name string, c cycleResult) {
 
 // finish computes the summaries and ratios from the samples.
 func (r *report) finish() {
-	r.Floor = summarize(r.floor)
+	r.Floor = stats.Summarize(r.floor)
 	for op, byRT := range r.samples {
-		r.Ops[op] = map[string]Summary{}
+		r.Ops[op] = map[string]stats.Summary{}
 		for name, s := range byRT {
-			r.Ops[op][name] = summarize(s)
+			r.Ops[op][name] = stats.Summarize(s)
 		}
 	}
 	for name, s := range r.rssSamples {
@@ -170,7 +172,7 @@ func (r *report) print(w io.Writer) {
 			}
 		}
 		for _, o := range others {
-			row = append(row, ratio(r.Ops[op][r.Subject].MedianMS, r.Ops[op][o].MedianMS))
+			row = append(row, stats.Ratio(r.Ops[op][r.Subject].MedianMS, r.Ops[op][o].MedianMS))
 		}
 		rows = append(rows, row)
 	}
@@ -179,7 +181,7 @@ func (r *report) print(w io.Writer) {
 		row = append(row, fmt.Sprintf("%.1f", float64(r.RSS[n].MedianKiB)/1024))
 	}
 	for _, o := range others {
-		row = append(row, ratio(float64(r.RSS[r.Subject].MedianKiB), float64(r.RSS[o].MedianKiB)))
+		row = append(row, stats.Ratio(float64(r.RSS[r.Subject].MedianKiB), float64(r.RSS[o].MedianKiB)))
 	}
 	rows = append(rows, row)
 	table.Write(w, rows, 1)

@@ -5,42 +5,7 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/petrel-edge/petrel/core/mountinfo"
 )
-
-func TestSummarize(t *testing.T) {
-	d := func(ms ...float64) []time.Duration {
-		var s []time.Duration
-		for _, m := range ms {
-			s = append(s, time.Duration(m*float64(time.Millisecond)))
-		}
-		return s
-	}
-	tests := []struct {
-		name      string
-		in        []time.Duration
-		med, p90  float64
-		min, maxv float64
-	}{
-		{"one", d(5), 5, 5, 5, 5},
-		{"odd", d(3, 1, 2), 2, 3, 1, 3},
-		{"even", d(4, 1, 3, 2), 2.5, 4, 1, 4},
-		{"ten", d(10, 9, 8, 7, 6, 5, 4, 3, 2, 1), 5.5, 9, 1, 10},
-		{"outlier", d(1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1000), 1, 1, 1, 1000},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			s := summarize(tt.in)
-			if s.N != len(tt.in) || s.MedianMS != tt.med || s.P90MS != tt.p90 || s.MinMS != tt.min || s.MaxMS != tt.maxv {
-				t.Errorf("summarize = %+v, want median %v p90 %v min %v max %v", s, tt.med, tt.p90, tt.min, tt.maxv)
-			}
-		})
-	}
-	if s := summarize(nil); s.N != 0 {
-		t.Errorf("summarize(nil) = %+v", s)
-	}
-}
 
 func TestMedianKB(t *testing.T) {
 	tests := []struct {
@@ -53,44 +18,6 @@ func TestMedianKB(t *testing.T) {
 		if got := medianKB(tt.in); got != tt.want {
 			t.Errorf("medianKB(%v) = %d, want %d", tt.in, got, tt.want)
 		}
-	}
-}
-
-func TestRatio(t *testing.T) {
-	tests := []struct {
-		a, b float64
-		want string
-	}{
-		{3, 2, "1.50x"}, {1, 4, "0.25x"}, {0, 2, "—"}, {2, 0, "—"},
-	}
-	for _, tt := range tests {
-		if got := ratio(tt.a, tt.b); got != tt.want {
-			t.Errorf("ratio(%v, %v) = %q, want %q", tt.a, tt.b, got, tt.want)
-		}
-	}
-}
-
-func TestHugetlbV1(t *testing.T) {
-	const base = "" +
-		"30 25 0:26 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755\n" +
-		"31 30 0:27 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu\n" +
-		"40 30 0:36 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw\n"
-	tests := []struct {
-		name string
-		text string
-		want bool
-	}{
-		{"hybrid, hugetlb on v2 only", base, false},
-		{"hugetlb mounted as v1", base + "41 30 0:37 / /sys/fs/cgroup/hugetlb rw,relatime - cgroup cgroup rw,hugetlb\n", true},
-		{"hugetlb in a name only", base + "42 30 0:38 / /x rw - cgroup cgroup rw,name=hugetlbx\n", false},
-		{"garbage", "no separator here\n", false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := hugetlbV1(mountinfo.Parse(tt.text)); got != tt.want {
-				t.Errorf("hugetlbV1 = %v, want %v", got, tt.want)
-			}
-		})
 	}
 }
 

@@ -1,4 +1,7 @@
-package main
+// Package hostinfo describes the benchmark host (kernel, CPUs, cgroup layout)
+// and prepares its cgroups for crun, which refuses a cgroup v1 hybrid
+// layout while hugetlb is only on the v2 hierarchy.
+package hostinfo
 
 import (
 	"fmt"
@@ -12,15 +15,17 @@ import (
 	"github.com/petrel-edge/petrel/core/mountinfo"
 )
 
-type host struct {
+// Info describes the host a benchmark ran on.
+type Info struct {
 	Kernel string `json:"kernel"`
 	Arch   string `json:"arch"`
 	CPUs   int    `json:"cpus"`
 	Cgroup string `json:"cgroup"`
 }
 
-func hostInfo() host {
-	h := host{Arch: goruntime.GOARCH, CPUs: goruntime.NumCPU(), Cgroup: cgroupMode()}
+// Host returns the Info of this host.
+func Host() Info {
+	h := Info{Arch: goruntime.GOARCH, CPUs: goruntime.NumCPU(), Cgroup: CgroupMode()}
 	var u unix.Utsname
 	if err := unix.Uname(&u); err == nil {
 		h.Kernel = unix.ByteSliceToString(u.Release[:])
@@ -28,8 +33,8 @@ func hostInfo() host {
 	return h
 }
 
-// cgroupMode names the cgroup layout: v2, v1 or hybrid.
-func cgroupMode() string {
+// CgroupMode names the cgroup layout: v2, v1 or hybrid.
+func CgroupMode() string {
 	var st unix.Statfs_t
 	if err := unix.Statfs("/sys/fs/cgroup", &st); err == nil && st.Type == unix.CGROUP2_SUPER_MAGIC {
 		return "cgroup v2"
@@ -40,26 +45,26 @@ func cgroupMode() string {
 	return "cgroup v1"
 }
 
-// hugetlbV1 reports whether hugetlb is mounted as a cgroup v1 hierarchy.
-func hugetlbV1(ms []mountinfo.Mount) bool {
+// HugetlbV1 reports whether hugetlb is mounted as a cgroup v1 hierarchy.
+func HugetlbV1(ms []mountinfo.Mount) bool {
 	return slices.ContainsFunc(ms, func(m mountinfo.Mount) bool {
 		return m.FSType == "cgroup" && slices.Contains(m.SuperOpts, "hugetlb")
 	})
 }
 
-// ensureHugetlb makes crun accept a cgroup v1 hybrid host: crun 1.8 refuses
+// EnsureHugetlb makes crun accept a cgroup v1 hybrid host: crun 1.8 refuses
 // "cgroups in hybrid mode" while a v1 controller (hugetlb) is only on the v2
 // hierarchy. It mounts hugetlb as a v1 hierarchy at /sys/fs/cgroup/hugetlb
 // when allowed, and returns what it did.
-func ensureHugetlb(allowed bool) (string, error) {
-	if cgroupMode() != "cgroup v1 hybrid" {
+func EnsureHugetlb(allowed bool) (string, error) {
+	if CgroupMode() != "cgroup v1 hybrid" {
 		return "", nil
 	}
 	ms, err := mountinfo.Read()
 	if err != nil {
 		return "", err
 	}
-	if hugetlbV1(ms) {
+	if HugetlbV1(ms) {
 		return "", nil
 	}
 	ctrl, _ := os.ReadFile("/sys/fs/cgroup/unified/cgroup.controllers")
