@@ -33,6 +33,9 @@ type daemon struct {
 	rootfs string
 	cmd    *exec.Cmd
 	log    *os.File
+	// petreld, when set, is the daemon's command (an installed petreld
+	// link); otherwise the daemon runs as "bin daemon".
+	petreld string
 }
 
 // startDaemon runs petreld on fresh directories. The directory is made
@@ -60,7 +63,12 @@ func (d *daemon) start() {
 		d.t.Fatal(err)
 	}
 	d.log = log
-	d.cmd = exec.Command(d.bin, "daemon", "--config-file", d.config(""), "--graph", d.root, "--state", d.state, "-H", "unix://"+d.sock)
+	args := []string{"--config-file", d.config(""), "--graph", d.root, "--state", d.state, "-H", "unix://" + d.sock}
+	if d.petreld != "" {
+		d.cmd = exec.Command(d.petreld, args...)
+	} else {
+		d.cmd = exec.Command(d.bin, append([]string{"daemon"}, args...)...)
+	}
 	d.cmd.Stdout, d.cmd.Stderr = log, log
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := d.cmd.Start(); err != nil {

@@ -167,3 +167,22 @@ func WriteSpec(t testing.TB, bundle string, mutate func(*specs.Spec)) {
 		t.Fatal(err)
 	}
 }
+
+// BuildVersion builds the petrel binary of this checkout as the Makefile
+// does (static, stripped, trimmed) with version stamped in, writes it to
+// out and returns out. Two calls with different versions give the "old"
+// and "new" binaries of an update from one tree.
+func BuildVersion(t testing.TB, out, version string) string {
+	t.Helper()
+	LookPath(t, "go")
+	_, file, _, _ := runtime.Caller(0)
+	top := filepath.Join(filepath.Dir(file), "..", "..", "..")
+	cmd := exec.Command("go", "build", "-trimpath", "-o", out,
+		"-ldflags", "-s -w -X github.com/petrel-edge/petrel/applets/version.Version="+version, ".")
+	cmd.Dir = top
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if data, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build petrel %s: %v: %s", version, err, data)
+	}
+	return out
+}
