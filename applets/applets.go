@@ -132,7 +132,9 @@ func listApplets(w io.Writer, apps map[string]Applet) {
 }
 
 // install makes dir/<link> symlinks to the running binary for every applet
-// link name, replacing stale links but never a regular file.
+// link name, replacing stale links but never a regular file. Links that
+// are right already are left alone, so that installing again on a
+// read-only root filesystem writes nothing and succeeds.
 func install(dir string, apps map[string]Applet) error {
 	self, err := os.Executable()
 	if err != nil {
@@ -151,6 +153,9 @@ func install(dir string, apps map[string]Applet) error {
 			if fi, err := os.Lstat(p); err == nil {
 				if fi.Mode()&os.ModeSymlink == 0 {
 					return fmt.Errorf("%s exists and is not a symlink", p)
+				}
+				if cur, err := os.Readlink(p); err == nil && cur == target {
+					continue
 				}
 				if err := os.Remove(p); err != nil {
 					return err

@@ -83,9 +83,18 @@ func TestInstall(t *testing.T) {
 	if err := install(dir, apps); err != nil {
 		t.Fatal(err)
 	}
-	// A second install replaces the links.
+	// A second install leaves the right links alone and replaces a stale one.
+	before, err := os.Lstat(filepath.Join(dir, "petreld"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(dir, "petrel-shim"))
+	os.Symlink("/nonexistent/petrel", filepath.Join(dir, "petrel-shim"))
 	if err := install(dir, apps); err != nil {
 		t.Fatalf("reinstall: %v", err)
+	}
+	if after, err := os.Lstat(filepath.Join(dir, "petreld")); err != nil || !os.SameFile(before, after) {
+		t.Errorf("reinstall replaced a link that was right (%v)", err)
 	}
 	self, _ := os.Executable()
 	for _, a := range apps {

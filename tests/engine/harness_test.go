@@ -36,6 +36,9 @@ type daemon struct {
 	// petreld, when set, is the daemon's command (an installed petreld
 	// link); otherwise the daemon runs as "bin daemon".
 	petreld string
+	// configFile, when set, is the daemon's only argument (--config-file):
+	// it names root, state and socket itself.
+	configFile string
 }
 
 // startDaemon runs petreld on fresh directories. The directory is made
@@ -63,7 +66,10 @@ func (d *daemon) start() {
 		d.t.Fatal(err)
 	}
 	d.log = log
-	args := []string{"--config-file", d.config(""), "--graph", d.root, "--state", d.state, "-H", "unix://" + d.sock}
+	args := []string{"--config-file", d.configFile}
+	if d.configFile == "" {
+		args = []string{"--config-file", d.config(""), "--graph", d.root, "--state", d.state, "-H", "unix://" + d.sock}
+	}
 	if d.petreld != "" {
 		d.cmd = exec.Command(d.petreld, args...)
 	} else {
