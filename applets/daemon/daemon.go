@@ -88,16 +88,15 @@ func run(args []string, stderr io.Writer) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	gc, err := chooseGC(&cfg, os.Getenv)
+	if err != nil {
+		return err
+	}
 	coreshim.CloseExecFrom(3)
-	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(32 << 20)
-	}
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(50)
-	}
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(stderr, "%s petreld: %s\n", time.Now().UTC().Format(time.RFC3339), fmt.Sprintf(format, args...))
 	}
+	logf("garbage collector: %s", gc.apply())
 	runtimes := map[string]engine.Runtime{}
 	for name, r := range cfg.Runtimes {
 		runtimes[name] = engine.Runtime{Path: r.Path, Args: r.RuntimeArgs}

@@ -44,6 +44,10 @@ type Config struct {
 	CNIBinDir          string             `json:"cni-bin-dir,omitempty"`
 	PidFile            string             `json:"pidfile,omitempty"`
 	LiveRestore        *bool              `json:"live-restore,omitempty"`
+	// GCPercent and MemoryLimit tune petreld's Go garbage collector
+	// (GOGC and GOMEMLIMIT, which win when set in the environment).
+	GCPercent   *int   `json:"gc-percent,omitempty"`
+	MemoryLimit string `json:"memory-limit,omitempty"`
 }
 
 // Ulimit is one default ulimit.
@@ -175,12 +179,66 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("key \"default-runtime\": unknown runtime %q", c.DefaultRuntime)
 		}
 	}
+	if p := c.GCPercent; p != nil && *p != -1 && (*p < 1 || *p > 10000) {
+		return fmt.Errorf("key \"gc-percent\": %d is not a percentage from 1 to 10000 (or -1 to collect only at the memory limit)", *p)
+	}
+	limit, err := c.MemoryLimitBytes()
+	if err != nil {
+		return err
+	}
+	if p := c.GCPercent; p != nil && *p == -1 && limit <= 0 {
+		return errors.New("key \"gc-percent\": -1 collects only at the memory limit and needs a \"memory-limit\"")
+	}
 	switch c.StorageDriver {
 	case "", "overlay", "overlay2", "vfs":
 	default:
 		return fmt.Errorf("key \"storage-driver\": %q is not supported (overlay2 or vfs)", c.StorageDriver)
 	}
 	return nil
+}
+
+// MinMemoryLimit is the smallest "memory-limit": below it the daemon
+// would spend its time collecting.
+const MinMemoryLimit = 4 << 20
+
+// MemoryLimitBytes returns "memory-limit" in bytes: 0 when the key is
+// unset, -1 for "off" (no limit).
+func (c *Config) MemoryLimitBytes() (int64, error) {
+	switch c.MemoryLimit {
+	case "":
+		return 0, nil
+	case "off":
+		return -1, nil
+	}
+	n, err := ParseSize(c.MemoryLimit)
+	if err != nil {
+		return 0, fmt.Errorf("key \"memory-limit\": %w (or \"off\")", err)
+	}
+	if n < MinMemoryLimit {
+		return 0, fmt.Errorf("key \"memory-limit\": %q is below the minimum of 4m", c.MemoryLimit)
+	}
+	return n, nil
+}
+
+// ParseSize reads a byte count such as 512k, 32m, 32MiB or 1g (binary
+// multiples; case does not matter).
+func ParseSize(s string) (int64, error) {
+	t, shift := strings.ToLower(s), 0
+	for i, unit := range []string{"k", "m", "g"} {
+		for _, form := range []string{unit + "ib", unit + "b", unit} {
+			if rest, ok := strings.CutSuffix(t, form); ok && shift == 0 {
+				t, shift = rest, 10*(i+1)
+			}
+		}
+	}
+	if shift == 0 {
+		t = strings.TrimSuffix(t, "b")
+	}
+	n, ok := atoi(t) // at most 2^30: no overflow below
+	if !ok {
+		return 0, fmt.Errorf("%q is not a size such as 32m", s)
+	}
+	return int64(n) << shift, nil
 }
 
 func atoi(s string) (int, bool) {

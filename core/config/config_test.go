@@ -68,3 +68,60 @@ func TestLoadMissing(t *testing.T) {
 		t.Errorf("error %v does not name the file", err)
 	}
 }
+
+func TestGCKeys(t *testing.T) {
+	tests := []struct {
+		json      string
+		wantErr   string
+		wantPct   int // 0: unset
+		wantLimit int64
+	}{
+		{`{}`, "", 0, 0},
+		{`{"gc-percent":100,"memory-limit":"64m"}`, "", 100, 64 << 20},
+		{`{"memory-limit":"24MiB"}`, "", 0, 24 << 20},
+		{`{"memory-limit":"off"}`, "", 0, -1},
+		{`{"gc-percent":-1,"memory-limit":"1g"}`, "", -1, 1 << 30},
+		{`{"gc-percent":0}`, `key "gc-percent": 0 is not a percentage`, 0, 0},
+		{`{"gc-percent":"50"}`, `key "gc-percent"`, 0, 0},
+		{`{"gc-percent":-1}`, `needs a "memory-limit"`, 0, 0},
+		{`{"gc-percent":-1,"memory-limit":"off"}`, `needs a "memory-limit"`, 0, 0},
+		{`{"memory-limit":"lots"}`, `key "memory-limit": "lots" is not a size`, 0, 0},
+		{`{"memory-limit":"2m"}`, `key "memory-limit": "2m" is below the minimum`, 0, 0},
+		{`{"memory-limit":32}`, `key "memory-limit"`, 0, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.json, func(t *testing.T) {
+			c := Default()
+			err := Parse([]byte(tc.json), &c)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if pct := c.GCPercent; (pct == nil) != (tc.wantPct == 0) || pct != nil && *pct != tc.wantPct {
+				t.Errorf("gc-percent %v, want %d", pct, tc.wantPct)
+			}
+			if n, _ := c.MemoryLimitBytes(); n != tc.wantLimit {
+				t.Errorf("memory limit %d, want %d", n, tc.wantLimit)
+			}
+		})
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int64{"0": 0, "512": 512, "512b": 512, "4k": 4 << 10, "32m": 32 << 20, "32M": 32 << 20,
+		"32mb": 32 << 20, "32MiB": 32 << 20, "2g": 2 << 30, "1GiB": 1 << 30} {
+		if got, err := ParseSize(in); err != nil || got != want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "m", "-1m", "1.5m", "32x", "32mm", "ib", "99999999999g"} {
+		if got, err := ParseSize(in); err == nil {
+			t.Errorf("ParseSize(%q) = %d, want an error", in, got)
+		}
+	}
+}
