@@ -57,6 +57,8 @@ type record struct {
 	RestartCount    int         `json:"RestartCount"`
 	Runtime         string      `json:"Runtime"`
 	Rootfs          string      `json:"Rootfs"`
+	Image           string      `json:"Image,omitempty"` // image ID, "" for an external rootfs
+	Driver          string      `json:"Driver,omitempty"`
 	LogPath         string      `json:"LogPath"`
 	ManuallyStopped bool        `json:"HasBeenManuallyStopped"`
 }

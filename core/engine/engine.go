@@ -18,6 +18,7 @@ import (
 	"github.com/petrel-edge/petrel/core/errdefs"
 	"github.com/petrel-edge/petrel/core/events"
 	"github.com/petrel-edge/petrel/core/shim"
+	"github.com/petrel-edge/petrel/image"
 )
 
 // Runtime is an external OCI runtime with runc's command line.
@@ -40,6 +41,7 @@ type Options struct {
 	LogOpts        map[string]string // max-size, max-file
 	Binary         string            // petrel binary the shims run; "" for /proc/self/exe
 	Logf           func(format string, args ...any)
+	Images         ImageOptions // the image store under Root/image
 }
 
 // Engine manages the containers under one root.
@@ -51,6 +53,9 @@ type Engine struct {
 	byID   map[string]*Container
 	byName map[string]*Container
 	execs  map[string]*execRecord
+
+	imgMu    sync.Mutex
+	imgStore *image.Store // opened on first use, see images()
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -84,6 +89,9 @@ func New(opts Options) (*Engine, error) {
 		}
 	}
 	if _, err := e.runtime(opts.DefaultRuntime); err != nil {
+		return nil, err
+	}
+	if err := validateImageOptions(opts.Images); err != nil {
 		return nil, err
 	}
 	ents, err := os.ReadDir(e.containersDir())
@@ -130,6 +138,12 @@ func (e *Engine) Close() {
 		c.mu.Unlock()
 	}
 	e.mu.Unlock()
+	e.imgMu.Lock()
+	if e.imgStore != nil {
+		e.imgStore.Close()
+		e.imgStore = nil
+	}
+	e.imgMu.Unlock()
 }
 
 // runtime resolves a runtime name: lcr (in-process), a configured name,

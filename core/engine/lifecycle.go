@@ -18,11 +18,25 @@ import (
 	"github.com/petrel-edge/petrel/core/atomicfile"
 	"github.com/petrel-edge/petrel/core/errdefs"
 	"github.com/petrel-edge/petrel/core/shim"
+	"github.com/petrel-edge/petrel/image"
 	"github.com/petrel-edge/petrel/oci/container"
 )
 
 // Create records a new container; it runs nothing yet.
 func (e *Engine) Create(name string, cfg api.Config, hc *api.HostConfig) (id string, warnings []string, err error) {
+	return e.CreateWith(CreateOptions{Name: name}, cfg, hc)
+}
+
+// CreateOptions are what POST /containers/create takes in its query.
+type CreateOptions struct {
+	Name     string
+	Platform string // os/arch[/variant] the image must be for ("" for any)
+}
+
+// CreateWith records a new container from an image (its writable layer
+// made and mounted now) or from an external root filesystem.
+func (e *Engine) CreateWith(o CreateOptions, cfg api.Config, hc *api.HostConfig) (id string, warnings []string, err error) {
+	name := o.Name
 	if hc == nil {
 		hc = &api.HostConfig{}
 	}
@@ -32,21 +46,25 @@ func (e *Engine) Create(name string, cfg api.Config, hc *api.HostConfig) (id str
 		}
 		name = strings.TrimPrefix(name, "/")
 	}
-	if err := e.validate(&cfg, hc); err != nil {
-		return "", nil, err
-	}
 	rootfs := hc.ExternalRootfs
+	var img *image.Image
 	if rootfs == "" {
 		if cfg.Image == "" {
 			return "", nil, errdefs.Invalid("no image and no --external-rootfs given")
 		}
-		return "", nil, errdefs.NotFound("No such image: %s (image support is not available yet: run with --external-rootfs DIR)", cfg.Image)
+		if img, err = e.imageForContainer(&cfg, o.Platform); err != nil {
+			return "", nil, err
+		}
+	} else {
+		if !filepath.IsAbs(rootfs) {
+			return "", nil, errdefs.Invalid("external rootfs %q: the path must be absolute", rootfs)
+		}
+		if fi, err := os.Stat(rootfs); err != nil || !fi.IsDir() {
+			return "", nil, errdefs.Invalid("external rootfs %s is not a directory", rootfs)
+		}
 	}
-	if !filepath.IsAbs(rootfs) {
-		return "", nil, errdefs.Invalid("external rootfs %q: the path must be absolute", rootfs)
-	}
-	if fi, err := os.Stat(rootfs); err != nil || !fi.IsDir() {
-		return "", nil, errdefs.Invalid("external rootfs %s is not a directory", rootfs)
+	if err := e.validate(&cfg, hc); err != nil {
+		return "", nil, err
 	}
 	args := append(append([]string{}, cfg.Entrypoint...), cfg.Cmd...)
 	if len(args) == 0 {
@@ -69,18 +87,31 @@ func (e *Engine) Create(name string, cfg api.Config, hc *api.HostConfig) (id str
 	}
 	rec := record{
 		ID: id, Name: name, Created: time.Now().UTC(), Path: args[0], Args: args[1:], Config: &cfg,
-		State: State{Status: StatusCreated}, Runtime: hc.Runtime, Rootfs: rootfs,
+		State: State{Status: StatusCreated}, Runtime: hc.Runtime, Rootfs: rootfs, Driver: "external-rootfs",
+	}
+	if img != nil {
+		if rec.Rootfs, err = e.prepareRootfs(id, dir, img); err != nil {
+			os.RemoveAll(dir)
+			return "", nil, err
+		}
+		rec.Image, rec.Driver = string(img.ID), e.StorageDriver()
+	}
+	undo := func() {
+		if err := e.releaseRootfs(id, rec.Image, rec.Rootfs, dir); err != nil {
+			e.logf("container %s: %v", id, err)
+		}
+		os.RemoveAll(dir)
 	}
 	if e.logDriver(hc) == "json-file" {
 		rec.LogPath = filepath.Join(dir, id+"-json.log")
 	}
 	c := newContainer(rec, hc, dir)
 	if err := c.saveHostConfig(); err != nil {
-		os.RemoveAll(dir)
+		undo()
 		return "", nil, err
 	}
 	if err := c.save(); err != nil {
-		os.RemoveAll(dir)
+		undo()
 		return "", nil, err
 	}
 	e.byID[id] = c
@@ -284,6 +315,9 @@ func (e *Engine) start(c *Container) (err error) {
 	}
 	rt, err := e.runtime(hc.Runtime)
 	if err != nil {
+		return fail(err)
+	}
+	if err := e.mountRootfs(c); err != nil {
 		return fail(err)
 	}
 	spec, err := e.spec(c)
@@ -641,7 +675,11 @@ func (e *Engine) Remove(id string, opts RemoveOptions) error {
 	}
 	c.rec.State.Status = StatusRemoving
 	c.removed = true
+	imageID, rootfs := c.rec.Image, c.rec.Rootfs
 	c.mu.Unlock()
+	if err := e.releaseRootfs(c.rec.ID, imageID, rootfs, c.dir); err != nil {
+		return fmt.Errorf("remove container %s: %w", c.rec.ID, err)
+	}
 	if err := os.RemoveAll(c.dir); err != nil {
 		return fmt.Errorf("remove container %s: %w", c.rec.ID, err)
 	}

@@ -101,14 +101,20 @@ func (e *Engine) Inspect(id string) (*api.ContainerJSON, error) {
 			OOMKilled: st.OOMKilled, Dead: st.Status == StatusDead, Pid: st.Pid, ExitCode: st.ExitCode,
 			Error: st.Error, StartedAt: st.StartedAt, FinishedAt: st.FinishedAt,
 		},
-		Image: cfg.Image, LogPath: c.rec.LogPath, HostnamePath: filepath.Join(c.dir, hostnameFile),
+		Image: c.rec.Image, LogPath: c.rec.LogPath, HostnamePath: filepath.Join(c.dir, hostnameFile),
 		HostsPath: filepath.Join(c.dir, hostsFile), ResolvConfPath: filepath.Join(c.dir, resolvFile), Name: "/" + c.rec.Name, RestartCount: c.rec.RestartCount,
-		Driver: "external-rootfs", Platform: "linux", ExecIDs: nil, HostConfig: &hc, Mounts: []struct{}{},
+		Driver: c.rec.Driver, Platform: "linux", ExecIDs: nil, HostConfig: &hc, Mounts: []struct{}{},
 		Config:          &cfg,
 		NetworkSettings: api.NetworkSettings{Networks: map[string]struct{}{}},
 	}
 	if j.Args == nil {
 		j.Args = []string{}
+	}
+	if j.Image == "" {
+		j.Image = cfg.Image // an external rootfs: the name given
+	}
+	if j.Driver == "" {
+		j.Driver = "external-rootfs"
 	}
 	if c.health != nil && j.State.Running {
 		h := *c.health
@@ -122,7 +128,7 @@ func (e *Engine) Inspect(id string) (*api.ContainerJSON, error) {
 func (c *Container) summary() api.Container {
 	st := c.rec.State
 	s := api.Container{
-		ID: c.rec.ID, Names: []string{"/" + c.rec.Name}, Image: c.rec.Config.Image,
+		ID: c.rec.ID, Names: []string{"/" + c.rec.Name}, Image: c.rec.Config.Image, ImageID: c.rec.Image,
 		Command: strings.Join(append([]string{c.rec.Path}, c.rec.Args...), " "), Created: c.rec.Created.Unix(),
 		Ports: []api.Port{}, Labels: c.rec.Config.Labels, State: st.Status, Mounts: []struct{}{},
 		NetworkSettings: api.NetworkSettings{Networks: map[string]struct{}{}},

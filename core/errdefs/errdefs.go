@@ -56,3 +56,12 @@ func NotModified(format string, args ...any) error { return newf(ErrNotModified,
 func NotSupported(format string, args ...any) error {
 	return newf(ErrNotSupported, format, args...)
 }
+
+// ErrUnauthorized: credentials were refused (a registry login).
+var ErrUnauthorized = errors.New("unauthorized")
+
+// Unauthorized returns an ErrUnauthorized error with the formatted message.
+func Unauthorized(format string, args ...any) error { return newf(ErrUnauthorized, format, args...) }
+
+// Unavailable returns an ErrUnavailable error with the formatted message.
+func Unavailable(format string, args ...any) error { return newf(ErrUnavailable, format, args...) }
