@@ -62,11 +62,18 @@ func newServer(eng *engine.Engine, cfg config.Config, logf func(string, ...any))
 		"GET /exec/{id}/json":             s.execInspect,
 		"POST /exec/{id}/resize":          s.execResize,
 		"GET /images/json":                s.images,
-		"POST /images/create":             s.notImplemented,
+		"POST /images/create":             s.imageCreate,
+		"GET /images/get":                 s.imageSaveMany,
+		"POST /images/load":               s.imageLoad,
+		"GET /images/{rest...}":           s.imageGet,
+		"POST /images/{rest...}":          s.imagePost,
+		"DELETE /images/{rest...}":        s.imageDelete,
+		"POST /auth":                      s.auth,
+		"POST /auth/logout":               s.logout,
 		"GET /containers/{id}/stats":      s.notImplemented,
 		"GET /containers/{id}/top":        s.top,
 		"POST /containers/{id}/update":    s.notImplemented,
-		"GET /containers/{id}/export":     s.notImplemented,
+		"GET /containers/{id}/export":     s.export,
 		"PUT /containers/{id}/archive":    s.notImplemented,
 		"GET /containers/{id}/archive":    s.notImplemented,
 		"HEAD /containers/{id}/archive":   s.notImplemented,
@@ -178,6 +185,8 @@ func statusOf(err error) int {
 		return http.StatusNotImplemented
 	case errors.Is(err, errdefs.ErrUnavailable):
 		return http.StatusServiceUnavailable
+	case errors.Is(err, errdefs.ErrUnauthorized):
+		return http.StatusUnauthorized
 	}
 	return http.StatusInternalServerError
 }
@@ -270,7 +279,7 @@ func (s *server) info(w http.ResponseWriter, r *http.Request) error {
 	}
 	info := api.Info{
 		ID: hostname, Containers: total, ContainersRunning: running, ContainersPaused: paused, ContainersStopped: stopped,
-		Driver: "external-rootfs", LoggingDriver: s.cfg.LogDriver, CgroupDriver: "cgroupfs", CgroupVersion: cgv,
+		Driver: s.eng.StorageDriver(), Images: s.imageCount(), LoggingDriver: s.cfg.LogDriver, CgroupDriver: "cgroupfs", CgroupVersion: cgv,
 		KernelVersion: kernelVersion(), OperatingSystem: osName(), OSType: "linux", Architecture: runtime.GOARCH,
 		NCPU: runtime.NumCPU(), MemTotal: int64(si.Totalram) * int64(si.Unit), DockerRootDir: s.cfg.Root,
 		Name: hostname, ServerVersion: version.Version, DefaultRuntime: s.cfg.DefaultRuntime, Runtimes: rts,
@@ -296,16 +305,13 @@ func osName() string {
 	return "linux"
 }
 
-func (s *server) images(w http.ResponseWriter, r *http.Request) error {
-	return writeJSON(w, http.StatusOK, []struct{}{})
-}
-
 func (s *server) create(w http.ResponseWriter, r *http.Request) error {
 	var req api.CreateRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	id, warnings, err := s.eng.Create(r.URL.Query().Get("name"), req.Config, req.HostConfig)
+	o := engine.CreateOptions{Name: r.URL.Query().Get("name"), Platform: r.URL.Query().Get("platform")}
+	id, warnings, err := s.eng.CreateWith(o, req.Config, req.HostConfig)
 	if err != nil {
 		return err
 	}
