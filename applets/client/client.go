@@ -57,6 +57,16 @@ func commands() map[string]command {
 		"top":     {"show the processes of a container", cmdTop},
 		"version": {"show the client and daemon versions", cmdVersion},
 		"info":    {"show system-wide information", cmdInfo},
+		"pull":    {"pull an image from a registry", cmdPull},
+		"images":  {"list images", cmdImages},
+		"rmi":     {"remove one or more images", cmdRmi},
+		"tag":     {"give an image another name", cmdTag},
+		"save":    {"save images to a tar archive (stdout by default)", cmdSave},
+		"load":    {"load images from a tar archive (stdin by default)", cmdLoad},
+		"import":  {"make an image of a root filesystem tar", cmdImport},
+		"export":  {"export a container's filesystem as a tar archive", cmdExport},
+		"login":   {"log in to a registry (the daemon keeps the login)", cmdLogin},
+		"logout":  {"log out from a registry", cmdLogout},
 	}
 }
 

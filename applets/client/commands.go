@@ -36,6 +36,7 @@ type createFlags struct {
 	cpuShares, pidsLimit                                                int64
 	cpusetCpus, cpusetMems                                              string
 	pidsLimitSet                                                        bool
+	platform, pull                                                      string
 }
 
 func (cf *createFlags) register(f *flagSet) {
@@ -151,6 +152,14 @@ func (cf *createFlags) register(f *flagSet) {
 	f.Bool(&cf.privileged, "privileged", "", "give the container every capability and device access")
 	f.List(&cf.secOpts, "security-opt", "", "no-new-privileges, seccomp=unconfined or seccomp=PROFILE.json")
 	f.List(&cf.sysctls, "sysctl", "", "namespaced sysctl: key=value")
+	f.String(&cf.platform, "platform", "", "use (and pull) the image for this platform (os/arch[/variant])")
+	f.Func("pull", "", "pull the image before creating: missing (default), always or never", func(v string) error {
+		if err := checkPullPolicy(v); err != nil {
+			return err
+		}
+		cf.pull = v
+		return nil
+	})
 }
 
 // parseSize reads docker's sizes: 10, 10b, 10k, 10m, 10g (binary units).
@@ -239,7 +248,12 @@ func (cf *createFlags) request(args []string) (*api.CreateRequest, error) {
 		cfg.Healthcheck = &api.HealthConfig{Test: []string{"CMD-SHELL", cf.healthCmd}, Interval: cf.healthInterval,
 			Timeout: cf.healthTimeout, StartPeriod: cf.healthStart, Retries: cf.healthRetries}
 	case cf.healthInterval != 0 || cf.healthTimeout != 0 || cf.healthStart != 0 || cf.healthRetries != 0:
-		return nil, errors.New("health-check options need --health-cmd (images with a HEALTHCHECK come later)")
+		// Options without a command tune the image's HEALTHCHECK.
+		if cf.healthRetries < 0 {
+			return nil, fmt.Errorf("--health-retries cannot be negative")
+		}
+		cfg.Healthcheck = &api.HealthConfig{Interval: cf.healthInterval, Timeout: cf.healthTimeout,
+			StartPeriod: cf.healthStart, Retries: cf.healthRetries}
 	}
 	hc := &api.HostConfig{AutoRemove: cf.rm, Runtime: cf.runtime, ReadonlyRootfs: cf.readOnly, NetworkMode: cf.network,
 		Binds: cf.volumes, CapAdd: cf.capAdd, CapDrop: cf.capDrop, Privileged: cf.privileged, ShmSize: cf.shmSize}
@@ -406,7 +420,7 @@ func cmdCreate(c *cli, args []string) error {
 	if err != nil {
 		return &usageError{err: err}
 	}
-	id, err := c.create(req, cf.name)
+	id, err := c.createPulling(req, cf.name, cf.platform, cf.pull)
 	if err != nil {
 		return &statusError{code: 125, msg: err.Error()}
 	}
@@ -436,7 +450,7 @@ func cmdRun(c *cli, args []string) error {
 		req.AttachStdin = cf.stdin
 		req.StdinOnce = cf.stdin
 	}
-	id, err := c.create(req, cf.name)
+	id, err := c.createPulling(req, cf.name, cf.platform, cf.pull)
 	if err != nil {
 		return &statusError{code: 125, msg: err.Error()}
 	}
