@@ -282,6 +282,18 @@ func cmdImages(c *cli, args []string) error {
 		data, _ := json.Marshal(m)
 		q.Set("filters", string(data))
 	}
+	fields := func(r imageRow) map[string]string {
+		return map[string]string{
+			".Repository": r.repo, ".Tag": r.tag, ".Digest": r.digest, ".ID": r.id,
+			".CreatedSince": ago(time.Unix(r.created, 0)), ".CreatedAt": time.Unix(r.created, 0).Format("2006-01-02 15:04:05 -0700 MST"),
+			".Size": humanBytes(r.size),
+		}
+	}
+	if format != "" {
+		if _, err := renderTemplate(format, fields(imageRow{})); err != nil {
+			return &usageError{err: err}
+		}
+	}
 	var list []api.ImageSummary
 	if err := c.call("GET", "/images/json", q, nil, &list); err != nil {
 		return err
@@ -299,11 +311,7 @@ func cmdImages(c *cli, args []string) error {
 	}
 	if format != "" {
 		for _, r := range rows {
-			line, err := renderTemplate(format, map[string]string{
-				".Repository": r.repo, ".Tag": r.tag, ".Digest": r.digest, ".ID": r.id,
-				".CreatedSince": ago(time.Unix(r.created, 0)), ".CreatedAt": time.Unix(r.created, 0).Format("2006-01-02 15:04:05 -0700 MST"),
-				".Size": humanBytes(r.size),
-			})
+			line, err := renderTemplate(format, fields(r))
 			if err != nil {
 				return &usageError{err: err}
 			}

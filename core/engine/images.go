@@ -131,6 +131,10 @@ func imageErr(err error, name string) error {
 	case errors.Is(err, registry.ErrUnauthorized), errors.Is(err, registry.ErrDenied):
 		return errdefs.NotFound("pull access denied for %s, repository does not exist or may require 'petrel login': %v", name, err)
 	case errors.Is(err, registry.ErrNotFound):
+		var he *registry.HTTPError
+		if errors.As(err, &he) && he.Message != "" {
+			return errdefs.NotFound("manifest for %s not found: %s", name, he.Message)
+		}
 		return errdefs.NotFound("%v", err)
 	}
 	return err
@@ -238,14 +242,14 @@ func (e *Engine) RemoveImage(name string, force bool) (image.Removal, error) {
 		switch {
 		case !byName && len(img.Names) > 1 && !force:
 			// The store says which names to remove first.
-		case running:
-			return image.Removal{}, errdefs.Conflict("conflict: unable to delete %s (cannot be forced) - image is being used by running container %s", img.ID.Short(), shortID(users[0]))
 		case !force:
 			what := fmt.Sprintf("repository reference %q", familiar(name))
 			if !byName {
 				what = img.ID.Short()
 			}
 			return image.Removal{}, errdefs.Conflict("conflict: unable to remove %s (must force) - container %s is using its referenced image %s", what, shortID(users[0]), img.ID.Short())
+		case running:
+			return image.Removal{}, errdefs.Conflict("conflict: unable to delete %s (cannot be forced) - image is being used by running container %s", img.ID.Short(), shortID(users[0]))
 		}
 	}
 	r, err := s.Remove(name, force)

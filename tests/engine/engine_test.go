@@ -338,7 +338,7 @@ func TestBadInput(t *testing.T) {
 		}
 	})
 	t.Run("no image", func(t *testing.T) {
-		_, errs, code := d.petrel("run", "busybox", "true")
+		_, errs, code := d.petrel("run", "--pull", "never", "busybox", "true")
 		if code != 125 || !strings.Contains(errs, "No such image: busybox") {
 			t.Errorf("exit %d, %q", code, errs)
 		}
