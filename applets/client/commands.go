@@ -827,16 +827,21 @@ func cmdWait(c *cli, args []string) error {
 
 func cmdInspect(c *cli, args []string) error {
 	var format string
-	f := newFlags("petrel inspect [OPTIONS] CONTAINER [CONTAINER...]", true)
-	f.String(&format, "format", "f", "print one value per container: {{.Path.To.Field}} (no other template syntax)")
+	var typ string
+	f := newFlags("petrel inspect [OPTIONS] NAME|ID [NAME|ID...]", true)
+	f.String(&format, "format", "f", "print one value per object: {{.Path.To.Field}} (no other template syntax)")
+	f.String(&typ, "type", "", "container or image (default: a container, else an image)")
 	rest, err := c.parse(f, args, 1, -1)
 	if err != nil {
 		return err
 	}
+	if typ != "" && typ != "container" && typ != "image" {
+		return &usageError{err: fmt.Errorf("%q is not a valid value for --type: use container or image", typ)}
+	}
 	var out []json.RawMessage
 	failed := false
 	for _, id := range rest {
-		resp, err := c.do("GET", "/containers/"+id+"/json", nil, nil)
+		resp, err := c.inspectObject(id, typ)
 		if err != nil {
 			fmt.Fprintln(c.stderr, err)
 			failed = true

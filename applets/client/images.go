@@ -723,3 +723,19 @@ func checkPullPolicy(p string) error {
 	}
 	return fmt.Errorf("invalid pull option: '%s': must be one of \"always\", \"missing\" or \"never\"", p)
 }
+
+// inspectObject fetches a container's description, else (or with
+// --type image) an image's, as docker inspect does.
+func (c *cli) inspectObject(name, typ string) (*http.Response, error) {
+	if typ == "image" {
+		return c.do("GET", "/images/"+name+"/json", nil, nil)
+	}
+	resp, err := c.do("GET", "/containers/"+name+"/json", nil, nil)
+	var ae *apiError
+	if typ == "" && errors.As(err, &ae) && ae.status == http.StatusNotFound {
+		if r, ierr := c.do("GET", "/images/"+name+"/json", nil, nil); ierr == nil {
+			return r, nil
+		}
+	}
+	return resp, err
+}

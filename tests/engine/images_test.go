@@ -3,12 +3,16 @@
 package engine
 
 import (
+	"bytes"
 	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/petrel-edge/petrel/image/manifest"
 	"github.com/petrel-edge/petrel/tests/internal/testenv"
@@ -393,4 +397,80 @@ func TestDockerCLIImages(t *testing.T) {
 			t.Errorf("docker %s: exit %d, %q; want %d and %q", strings.Join(s.args, " "), code, out, s.code, s.want)
 		}
 	}
+}
+
+// TestPullProgressTerminal pulls with stdout on a terminal: one line per
+// layer, redrawn in place with progress bars.
+func TestPullProgressTerminal(t *testing.T) {
+	d := startDaemon(t)
+	reg := testreg.Start(t, "", "")
+	reg.Push(t, "bb", "1", testImage())
+	m, s := openPty(t)
+	cmd := exec.Command(d.bin, "-H", "unix://"+d.sock, "pull", reg.Host+"/bb:1")
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = s, s, s
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	var out bytes.Buffer
+	io.Copy(&out, m) // until the client exits (EIO)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("pull: %v: %q", err, out.String())
+	}
+	got := out.String()
+	for _, want := range []string{"\x1b[", "Pull complete", "Downloading [", "Downloaded newer image"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("terminal output lacks %q: %q", want, got)
+		}
+	}
+}
+
+// TestImageContainerRestart: an image container's root filesystem
+// survives a daemon crash, is mounted again after a reboot (simulated by
+// unmounting it), and is released by rm.
+func TestImageContainerRestart(t *testing.T) {
+	d := startDaemon(t)
+	reg := testreg.Start(t, "", "")
+	reg.Push(t, "bb", "1", testImage())
+	name := reg.Host + "/bb:1"
+	d.must("pull", "-q", name)
+	d.must("run", "-d", "--name", "live", name, "sleep", "1000")
+	d.must("create", "--name", "later", name, "cat", "/srv/greeting")
+	d.kill9()
+	// A reboot loses the mounts of containers that do not run.
+	id := d.inspectOffline(t, "later")
+	if err := unix.Unmount(filepath.Join(d.root, "containers", id, "rootfs"), 0); err != nil {
+		t.Fatalf("unmount the rootfs of a stopped container: %v", err)
+	}
+	d.start()
+	if out := d.must("exec", "live", "cat", "/srv/greeting"); out != "hello from a layer" {
+		t.Errorf("exec after a daemon crash: %q", out)
+	}
+	if out := d.must("start", "-a", "later"); out != "hello from a layer" {
+		t.Errorf("start after the rootfs was unmounted: %q", out)
+	}
+	d.must("rm", "-f", "live", "later")
+	if n := d.mountsUnder(); n != 0 {
+		t.Errorf("%d mounts left after rm", n)
+	}
+	d.must("rmi", name)
+	d.imageStoreEmpty(t)
+}
+
+// inspectOffline finds a container's ID by name in the records on disk.
+func (d *daemon) inspectOffline(t *testing.T, name string) string {
+	t.Helper()
+	ents, _ := os.ReadDir(filepath.Join(d.root, "containers"))
+	for _, e := range ents {
+		data, err := os.ReadFile(filepath.Join(d.root, "containers", e.Name(), "config.v2.json"))
+		if err != nil {
+			continue
+		}
+		var rec struct{ ID, Name string }
+		if json.Unmarshal(data, &rec) == nil && rec.Name == name {
+			return rec.ID
+		}
+	}
+	t.Fatalf("no container %s on disk", name)
+	return ""
 }
