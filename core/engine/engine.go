@@ -103,6 +103,10 @@ func New(opts Options) (*Engine, error) {
 			continue
 		}
 		c, err := loadContainer(filepath.Join(e.containersDir(), ent.Name()))
+		if errors.Is(err, fs.ErrNotExist) {
+			e.discardPartial(ent.Name())
+			continue
+		}
 		if err != nil {
 			e.logf("skipping container %s: %v", ent.Name(), err)
 			continue

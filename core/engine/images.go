@@ -612,3 +612,25 @@ func (e *Engine) Export(id string, w io.Writer) error {
 	e.event(c, "export")
 	return nil
 }
+
+// discardPartial removes what a create cut short by a crash left: a
+// container directory without a record, and its writable layer.
+func (e *Engine) discardPartial(id string) {
+	dir := filepath.Join(e.containersDir(), id)
+	e.logf("removing container %s: its create did not complete", id)
+	rootfs := filepath.Join(dir, "rootfs")
+	if err := snapshot.Unmount(rootfs); err != nil && !errors.Is(err, os.ErrNotExist) {
+		e.logf("container %s: %v", id, err)
+		return
+	}
+	if _, err := os.Stat(filepath.Join(e.opts.Root, "image")); err == nil {
+		if s, err := e.images(); err == nil {
+			if err := s.RemoveRootfs(id); err != nil && !errors.Is(err, snapshot.ErrNotFound) {
+				e.logf("container %s: %v", id, err)
+			}
+		}
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		e.logf("container %s: %v", id, err)
+	}
+}

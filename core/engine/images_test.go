@@ -172,3 +172,42 @@ func TestContainerFromImage(t *testing.T) {
 		t.Errorf("images after rmi: %d, %v", len(imgs), err)
 	}
 }
+
+// TestPartialCreateDiscarded: a container directory without a record (a
+// create cut short by a crash) and its writable layer go at the next
+// start of the engine.
+func TestPartialCreateDiscarded(t *testing.T) {
+	e, _ := newTestEngine(t)
+	img, err := e.ImportImage(context.Background(), bytes.NewReader(rootfsTar(t)), ImportOptions{Ref: "local/app:v1", Changes: []string{`CMD ["/bin/app"]`}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := strings.Repeat("ab", 32)
+	dir := filepath.Join(e.containersDir(), id)
+	if err := os.Mkdir(dir, 0o710); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.prepareRootfs(id, dir, img); err != nil {
+		t.Fatal(err)
+	}
+	opts := e.opts
+	e.Close()
+	e2, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e2.Close()
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the partial container's directory is left: %v", err)
+	}
+	s, err := e2.images()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if acts, err := s.Snapshots().Actives(); err != nil || len(acts) != 0 {
+		t.Errorf("writable layers left: %v, %v", acts, err)
+	}
+	if _, err := e2.RemoveImage("local/app:v1", false); err != nil {
+		t.Errorf("rmi after the partial container went: %v", err)
+	}
+}

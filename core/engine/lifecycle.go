@@ -70,23 +70,34 @@ func (e *Engine) CreateWith(o CreateOptions, cfg api.Config, hc *api.HostConfig)
 	if len(args) == 0 {
 		return "", nil, errdefs.Invalid("no command specified")
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if name == "" {
-		name = e.newName()
-	} else if other, ok := e.byName[name]; ok {
-		return "", nil, errdefs.Conflict("Conflict. The container name \"/%s\" is already in use by container \"%s\". You have to remove (or rename) that container to be able to reuse that name.", name, other.rec.ID)
+	inUse := func(other *Container) error {
+		return errdefs.Conflict("Conflict. The container name \"/%s\" is already in use by container \"%s\". You have to remove (or rename) that container to be able to reuse that name.", name, other.rec.ID)
 	}
-	id = newID()
-	for e.byID[id] != nil {
+	if name != "" {
+		e.mu.Lock()
+		other, ok := e.byName[name]
+		e.mu.Unlock()
+		if ok {
+			return "", nil, inUse(other)
+		}
+	}
+	// The directory and the image's writable layer are made before the
+	// engine's lock is taken, so that concurrent creates do not wait on
+	// each other's mounts; the directory's exclusive mkdir reserves the ID.
+	var dir string
+	for {
 		id = newID()
-	}
-	dir := filepath.Join(e.containersDir(), id)
-	if err := os.Mkdir(dir, 0o710); err != nil {
-		return "", nil, fmt.Errorf("create container dir: %w", err)
+		dir = filepath.Join(e.containersDir(), id)
+		err := os.Mkdir(dir, 0o710)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, os.ErrExist) {
+			return "", nil, fmt.Errorf("create container dir: %w", err)
+		}
 	}
 	rec := record{
-		ID: id, Name: name, Created: time.Now().UTC(), Path: args[0], Args: args[1:], Config: &cfg,
+		ID: id, Created: time.Now().UTC(), Path: args[0], Args: args[1:], Config: &cfg,
 		State: State{Status: StatusCreated}, Runtime: hc.Runtime, Rootfs: rootfs, Driver: "external-rootfs",
 	}
 	if img != nil {
@@ -102,6 +113,15 @@ func (e *Engine) CreateWith(o CreateOptions, cfg api.Config, hc *api.HostConfig)
 		}
 		os.RemoveAll(dir)
 	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if name == "" {
+		name = e.newName()
+	} else if other, ok := e.byName[name]; ok {
+		undo()
+		return "", nil, inUse(other)
+	}
+	rec.Name = name
 	if e.logDriver(hc) == "json-file" {
 		rec.LogPath = filepath.Join(dir, id+"-json.log")
 	}

@@ -390,6 +390,13 @@ func TestDockerCLIImages(t *testing.T) {
 		{[]string{"tag", name, "local/copy:v1"}, 0, ""},
 		{[]string{"rmi", "local/copy:v1"}, 0, "Untagged: local/copy:v1"},
 		{[]string{"rmi", "nosuch"}, 1, "No such image"},
+		{[]string{"save", "-o", filepath.Join(d.dir, "docker.tar"), name}, 0, ""},
+		{[]string{"rmi", name}, 0, "Deleted: sha256:"},
+		{[]string{"load", "-i", filepath.Join(d.dir, "docker.tar")}, 0, "Loaded image: " + name},
+		{[]string{"create", "--name", "made", name}, 0, ""},
+		{[]string{"export", "-o", filepath.Join(d.dir, "made.tar"), "made"}, 0, ""},
+		{[]string{"import", filepath.Join(d.dir, "made.tar"), "local/made:v1"}, 0, "sha256:"},
+		{[]string{"run", "--rm", "local/made:v1", "cat", "/srv/greeting"}, 0, "hello from a layer"},
 	}
 	for _, s := range steps {
 		out, code := run(s.args...)
@@ -473,4 +480,40 @@ func (d *daemon) inspectOffline(t *testing.T, name string) string {
 	}
 	t.Fatalf("no container %s on disk", name)
 	return ""
+}
+
+// TestDockerCLILogin: docker login goes through POST /auth, and the
+// daemon then pulls with the login.
+func TestDockerCLILogin(t *testing.T) {
+	docker := "/usr/bin/docker"
+	if _, err := os.Stat(docker); err != nil {
+		docker = testenv.LookPath(t, "docker")
+	}
+	d := startDaemon(t)
+	reg := testreg.Start(t, "edge", "s3cret")
+	reg.Push(t, "private/bb", "1", testImage())
+	cfgDir := t.TempDir()
+	run := func(stdin string, args ...string) (string, int) {
+		t.Helper()
+		cmd := exec.Command(docker, append([]string{"-H", "unix://" + d.sock}, args...)...)
+		cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+cfgDir)
+		cmd.Stdin = strings.NewReader(stdin)
+		out, err := cmd.CombinedOutput()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return string(out), code
+	}
+	if out, code := run("wrong\n", "login", "-u", "edge", "--password-stdin", reg.Host); code == 0 || !strings.Contains(out, "unauthorized") {
+		t.Errorf("docker login with a bad password: exit %d, %s", code, out)
+	}
+	if out, code := run("s3cret\n", "login", "-u", "edge", "--password-stdin", reg.Host); code != 0 || !strings.Contains(out, "Login Succeeded") {
+		t.Fatalf("docker login: exit %d, %s", code, out)
+	}
+	if out, code := run("", "pull", reg.Host+"/private/bb:1"); code != 0 || !strings.Contains(out, "Downloaded newer image") {
+		t.Errorf("docker pull after login: exit %d, %s", code, out)
+	}
 }
