@@ -65,7 +65,7 @@ test-integration: build
 
 # Benchmarks (root; see bench/README.md). Flags through BENCHFLAGS, e.g. BENCHFLAGS='-n 50 -json'.
 .PHONY: bench-runtime
-bench: bench-runtime bench-pull bench-engine
+bench: bench-runtime bench-pull bench-engine bench-footprint
 
 bench-runtime: build
 	$(GO) run ./bench/cmd/runtimebench -petrel $(abspath $(BIN)/petrel) $(BENCHFLAGS)
@@ -77,6 +77,24 @@ bench-runtime: build
 .PHONY: bench-engine
 bench-engine: build
 	$(GO) run ./bench/cmd/enginebench -petrel $(abspath $(BIN)/petrel) -o bench/enginebench.json $(ENGINEFLAGS)
+
+# The whole footprint in one table (root; see bench/README.md): every
+# target's size, petreld's idle memory, memory per container, the client's
+# and runtime's peak RSS, flash writes idle (FOOTPRINT_IDLE) and per
+# container lifecycle, memory beside docker and podman (a short enginebench
+# run with as many containers, first), and the ratios of the other
+# benchmarks' saved reports (bench/*.json). Flags through FOOTPRINTFLAGS,
+# e.g. FOOTPRINTFLAGS=-json, or FOOTPRINTFLAGS='-gc "default GOGC=100"'
+# to compare collector settings instead.
+FOOTPRINT_CONTAINERS ?= 10
+FOOTPRINT_IDLE       ?= 10m
+.PHONY: bench-footprint
+bench-footprint: build cross
+	@rm -f $(BIN)/footprint-engines.json
+	-$(GO) run ./bench/cmd/enginebench -petrel $(abspath $(BIN)/petrel) -n 1 -warmup 0 -c 0 \
+		-containers $(FOOTPRINT_CONTAINERS) -o $(BIN)/footprint-engines.json >/dev/null
+	$(GO) run ./bench/cmd/footprint -petrel $(abspath $(BIN)/petrel) -bin $(BIN) -peers $(BIN)/footprint-engines.json \
+		-containers $(FOOTPRINT_CONTAINERS) -idle $(FOOTPRINT_IDLE) $(FOOTPRINTFLAGS)
 
 # Pull and unpack of one image from a local registry: petrel, skopeo+umoci,
 # podman (root; see bench/pull.md). Flags through PULLFLAGS, e.g. PULLFLAGS='-n 9 -json'.
