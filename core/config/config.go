@@ -194,6 +194,16 @@ func (c *Config) Validate() error {
 	default:
 		return fmt.Errorf("key \"storage-driver\": %q is not supported (overlay2 or vfs)", c.StorageDriver)
 	}
+	for _, o := range c.StorageOpts {
+		if k, _, _ := strings.Cut(o, "="); k != "overlay2.override_kernel_check" {
+			return fmt.Errorf("key \"storage-opts\": %q is not supported (only overlay2.override_kernel_check)", o)
+		}
+	}
+	for _, m := range c.RegistryMirrors {
+		if !strings.HasPrefix(m, "https://") && !strings.HasPrefix(m, "http://") {
+			return fmt.Errorf("key \"registry-mirrors\": %q is not a URL (want https://host[:port])", m)
+		}
+	}
 	return nil
 }
 

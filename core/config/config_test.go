@@ -34,6 +34,11 @@ func TestParse(t *testing.T) {
 		{"alias twice", `{"graph":"/a","data-root":"/b"}`, `given twice`, nil},
 		{"syntax error", "{\n\"graph\": \"/a\",\n}", `line 3`, nil},
 		{"not an object", `[1]`, `not a JSON object`, nil},
+		{"image keys", `{"storage-driver":"overlay2","storage-opts":["overlay2.override_kernel_check=true"],"registry-mirrors":["https://m.example"],"insecure-registries":["10.0.0.0/8"]}`, "",
+			func(c Config) bool { return c.StorageDriver == "overlay2" && len(c.RegistryMirrors) == 1 }},
+		{"bad storage driver", `{"storage-driver":"btrfs"}`, `key "storage-driver"`, nil},
+		{"bad storage opt", `{"storage-opts":["overlay2.size=1G"]}`, `key "storage-opts": "overlay2.size=1G"`, nil},
+		{"bad mirror", `{"registry-mirrors":["m.example"]}`, `key "registry-mirrors": "m.example"`, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

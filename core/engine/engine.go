@@ -83,15 +83,15 @@ func New(opts Options) (*Engine, error) {
 	}
 	e := &Engine{opts: opts, byID: map[string]*Container{}, byName: map[string]*Container{}, execs: map[string]*execRecord{}}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
+	if err := validateImageOptions(opts.Images); err != nil {
+		return nil, err
+	}
 	for _, d := range []string{e.containersDir(), filepath.Join(opts.State, "shim"), filepath.Join(opts.State, "runtime")} {
 		if err := os.MkdirAll(d, 0o711); err != nil {
 			return nil, fmt.Errorf("engine: %w", err)
 		}
 	}
 	if _, err := e.runtime(opts.DefaultRuntime); err != nil {
-		return nil, err
-	}
-	if err := validateImageOptions(opts.Images); err != nil {
 		return nil, err
 	}
 	ents, err := os.ReadDir(e.containersDir())

@@ -387,6 +387,7 @@ func TestBadDaemonConfig(t *testing.T) {
 		{`{"log-level": "loud"}`, `key "log-level"`},
 		{`{"hosts": "unix:///x"}`, `key "hosts"`},
 		{`{"default-runtime": "nosuch"}`, `key "default-runtime"`},
+		{`{"storage-opts": ["overlay2.size=1G"]}`, `key "storage-opts"`},
 		{"{\n\"graph\": \"/x\",\n}", `line 3`},
 	}
 	for _, tc := range tests {

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -515,5 +516,64 @@ func TestDockerCLILogin(t *testing.T) {
 	}
 	if out, code := run("", "pull", reg.Host+"/private/bb:1"); code != 0 || !strings.Contains(out, "Downloaded newer image") {
 		t.Errorf("docker pull after login: exit %d, %s", code, out)
+	}
+}
+
+// TestRegistryMirror: daemon.json's registry-mirrors serve docker.io
+// names.
+func TestRegistryMirror(t *testing.T) {
+	d := startDaemon(t)
+	reg := testreg.Start(t, "", "")
+	reg.Push(t, "library/mirrored", "1", testImage())
+	d.kill9()
+	cfg, _ := json.Marshal(map[string]any{"graph": d.root, "state": d.state, "hosts": []string{"unix://" + d.sock},
+		"registry-mirrors": []string{"http://" + reg.Host}, "storage-driver": "overlay2"})
+	d.configFile = d.config(string(cfg))
+	d.start()
+	out := d.must("pull", "mirrored:1")
+	if !strings.HasSuffix(out, "docker.io/library/mirrored:1") || !strings.Contains(out, "Pulling from library/mirrored") {
+		t.Errorf("pull through the mirror: %s", out)
+	}
+	if out := d.must("images", "--format", "{{.Repository}}:{{.Tag}}"); out != "mirrored:1" {
+		t.Errorf("images: %q", out)
+	}
+	if out := d.must("run", "--rm", "mirrored:1", "cat", "/srv/greeting"); out != "hello from a layer" {
+		t.Errorf("run: %q", out)
+	}
+}
+
+// TestImageUserHealthPlatform: the image's USER and HEALTHCHECK apply
+// unless the request overrides them; --platform refuses an image for
+// another platform.
+func TestImageUserHealthPlatform(t *testing.T) {
+	d := startDaemon(t)
+	reg := testreg.Start(t, "", "")
+	img := testImage()
+	img.Config.User = "nobody"
+	img.Config.Cmd = []string{"sh", "-c", "touch /tmp/ok; exec sleep 1000"}
+	img.Config.Healthcheck = &manifest.Healthcheck{Test: []string{"CMD-SHELL", "test -f /tmp/ok"}, Interval: 200 * time.Millisecond, Retries: 1}
+	reg.Push(t, "health", "1", img)
+	name := reg.Host + "/health:1"
+	d.must("pull", "-q", name)
+	d.must("run", "-d", "--name", "hc", name)
+	d.waitFor("healthy", func() bool { return d.inspect("hc", ".State.Health.Status") == "healthy" })
+	if out := d.must("exec", "hc", "id", "-u"); out != "65534" {
+		t.Errorf("the image's user: uid %q", out)
+	}
+	if out := d.must("run", "--rm", "-u", "root", name, "id", "-u"); out != "0" {
+		t.Errorf("-u over the image's user: uid %q", out)
+	}
+	if got := d.inspect("hc", ".Config.Healthcheck.Test"); !strings.Contains(got, "test -f /tmp/ok") {
+		t.Errorf("health check in the container's config: %q", got)
+	}
+	_, errs, code := d.petrel("run", "--rm", "--platform", "linux/s390x", name, "true")
+	if code != 125 || !strings.Contains(errs, "Unable to find image") || !strings.Contains(errs, "linux/s390x") {
+		t.Errorf("run --platform of another platform: exit %d, %s", code, errs)
+	}
+	if _, errs, code := d.petrel("pull", "--platform", "linux/s390x", name); code != 1 || !strings.Contains(errs, "not linux/s390x") {
+		t.Errorf("pull --platform of another platform: exit %d, %s", code, errs)
+	}
+	if out := d.must("images", "-q"); len(strings.Fields(out)) != 1 {
+		t.Errorf("a refused pull added images: %q", out)
 	}
 }
