@@ -584,8 +584,15 @@ func (e *Engine) releaseRootfs(id, imageID, rootfs, dir string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.RemoveRootfs(id); err != nil && !errors.Is(err, snapshot.ErrNotFound) {
+	if err := s.Snapshots().RemoveActive(id); err != nil && !errors.Is(err, snapshot.ErrNotFound) {
 		return fmt.Errorf("remove rootfs of %s: %w", id, err)
+	}
+	// Layers can only have been kept for this container when its image
+	// was removed meanwhile (rmi -f): collect only then.
+	if _, err := s.Get(imageID); err != nil {
+		if _, err := s.GC(); err != nil {
+			e.logf("container %s: collect its image's layers: %v", id, err)
+		}
 	}
 	return nil
 }

@@ -173,6 +173,32 @@ func TestContainerFromImage(t *testing.T) {
 	}
 }
 
+// TestForcedRmiThenRm: rmi -f of an image a stopped container uses keeps
+// its layers until the container goes.
+func TestForcedRmiThenRm(t *testing.T) {
+	e, _ := newTestEngine(t)
+	if _, err := e.ImportImage(context.Background(), bytes.NewReader(rootfsTar(t)), ImportOptions{Ref: "local/app:v1", Changes: []string{`CMD ["/bin/app"]`}}); err != nil {
+		t.Fatal(err)
+	}
+	id, _, err := e.Create("", api.Config{Image: "local/app:v1"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.RemoveImage("local/app:v1", true); err != nil {
+		t.Fatalf("rmi -f: %v", err)
+	}
+	s, _ := e.images()
+	if layers, _ := s.Snapshots().Layers(); len(layers) != 1 {
+		t.Errorf("%d layers while the container exists, want 1", len(layers))
+	}
+	if err := e.Remove(id, RemoveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if layers, _ := s.Snapshots().Layers(); len(layers) != 0 {
+		t.Errorf("%d layers left after rm", len(layers))
+	}
+}
+
 // TestPartialCreateDiscarded: a container directory without a record (a
 // create cut short by a crash) and its writable layer go at the next
 // start of the engine.
