@@ -383,7 +383,8 @@ func TestDockerCLIImages(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"pull", name}, 0, "Downloaded newer image for " + name},
+		{[]string{"run", "--rm", name, "echo", "first"}, 0, "Unable to find image '" + name + "' locally"},
+		{[]string{"pull", name}, 0, "Image is up to date for " + name},
 		{[]string{"images"}, 0, reg.Host + "/bb"},
 		{[]string{"image", "inspect", "-f", "{{.Config.WorkingDir}}", name}, 0, "/srv"},
 		{[]string{"run", "--rm", name}, 0, "from-image image"},
