@@ -79,6 +79,12 @@ func Serve(opts Options) error {
 
 // Tune sets the process-wide runtime knobs of a shim process: one P, a
 // low GC target, no SIGHUP/SIGINT/SIGPIPE deaths, no leaked descriptors.
+//
+// No memory limit: an idle shim's 2.2 MiB of anonymous memory is about
+// 0.8 MiB of live heap (the set-up garbage is returned to the kernel once
+// the container runs), 0.9 MiB of the Go runtime's own metadata and the
+// binary's data and stacks; a soft limit cannot go below any of that, it
+// would only make a busy shim (a chatty container's logs) collect more.
 func Tune() {
 	runtime.GOMAXPROCS(1)
 	debug.SetGCPercent(20)
