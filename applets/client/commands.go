@@ -1057,8 +1057,8 @@ func cmdInfo(c *cli, args []string) error {
 	if err := c.call("GET", "/info", nil, nil, &i); err != nil {
 		return err
 	}
-	fmt.Fprintf(c.stdout, "Containers: %d\n Running: %d\n Paused: %d\n Stopped: %d\nServer Version: %s\nStorage Driver: %s\nLogging Driver: %s\nCgroup Driver: %s\nCgroup Version: %s\nDefault Runtime: %s\nLive Restore Enabled: %v\nKernel Version: %s\nOperating System: %s\nArchitecture: %s\nCPUs: %d\nTotal Memory: %.3fGiB\nName: %s\nRoot Dir: %s\n",
-		i.Containers, i.ContainersRunning, i.ContainersPaused, i.ContainersStopped, i.ServerVersion, i.Driver, i.LoggingDriver,
+	fmt.Fprintf(c.stdout, "Containers: %d\n Running: %d\n Paused: %d\n Stopped: %d\nImages: %d\nServer Version: %s\nStorage Driver: %s\nLogging Driver: %s\nCgroup Driver: %s\nCgroup Version: %s\nDefault Runtime: %s\nLive Restore Enabled: %v\nKernel Version: %s\nOperating System: %s\nArchitecture: %s\nCPUs: %d\nTotal Memory: %.3fGiB\nName: %s\nRoot Dir: %s\n",
+		i.Containers, i.ContainersRunning, i.ContainersPaused, i.ContainersStopped, i.Images, i.ServerVersion, i.Driver, i.LoggingDriver,
 		i.CgroupDriver, i.CgroupVersion, i.DefaultRuntime, i.LiveRestoreEnabled, i.KernelVersion, i.OperatingSystem,
 		i.Architecture, i.NCPU, float64(i.MemTotal)/(1<<30), i.Name, i.DockerRootDir)
 	return nil

@@ -138,6 +138,9 @@ func TestContainerFromImage(t *testing.T) {
 	if _, _, err := e.CreateWith(CreateOptions{Platform: "linux/s390x"}, api.Config{Image: "local/app:v1"}, nil); !errors.Is(err, errdefs.ErrNotFound) || !strings.Contains(err.Error(), "does not match the specified platform") {
 		t.Errorf("create for another platform: %v", err)
 	}
+	if _, _, err := e.Create("", api.Config{Image: "local/app:v1", Healthcheck: &api.HealthConfig{Retries: 2}}, nil); !errors.Is(err, errdefs.ErrInvalid) || !strings.Contains(err.Error(), "has no HEALTHCHECK") {
+		t.Errorf("health options for an image without a health check: %v", err)
+	}
 	id, _, err := e.Create("app", api.Config{Image: "local/app:v1", Env: []string{"EXTRA=1"}}, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -63,6 +63,13 @@ func (e *Engine) CreateWith(o CreateOptions, cfg api.Config, hc *api.HostConfig)
 			return "", nil, errdefs.Invalid("external rootfs %s is not a directory", rootfs)
 		}
 	}
+	if h := cfg.Healthcheck; h != nil && len(h.Test) == 0 && (h.Interval != 0 || h.Timeout != 0 || h.StartPeriod != 0 || h.Retries != 0) {
+		what := "the image " + cfg.Image
+		if img == nil {
+			what = "an external rootfs"
+		}
+		return "", nil, errdefs.Invalid("health-check options need --health-cmd: %s has no HEALTHCHECK to tune", what)
+	}
 	if err := e.validate(&cfg, hc); err != nil {
 		return "", nil, err
 	}

@@ -72,6 +72,9 @@ func TestImagePullRunRmi(t *testing.T) {
 	if strings.Contains(out, "[=") {
 		t.Errorf("progress bars written to a pipe:\n%s", out)
 	}
+	if out := d.must("info"); !strings.Contains(out, "Images: 1\n") || !strings.Contains(out, "Storage Driver: overlay2") {
+		t.Errorf("info after a pull:\n%s", out)
+	}
 	if out := d.must("pull", "-q", name); out != name {
 		t.Errorf("pull -q: %q", out)
 	}
