@@ -5,10 +5,12 @@ package engine
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -579,5 +581,39 @@ func TestImageUserHealthPlatform(t *testing.T) {
 	}
 	if out := d.must("images", "-q"); len(strings.Fields(out)) != 1 {
 		t.Errorf("a refused pull added images: %q", out)
+	}
+}
+
+// TestConcurrentRunsPullOnce: runs of a missing image at once pull it
+// (sharing the layers) and all start.
+func TestConcurrentRunsPullOnce(t *testing.T) {
+	d := startDaemon(t)
+	reg := testreg.Start(t, "", "")
+	reg.Push(t, "bb", "1", testImage())
+	name := reg.Host + "/bb:1"
+	const n = 4
+	errc := make(chan string, n)
+	for i := range n {
+		go func() {
+			cmd := exec.Command(d.bin, "-H", "unix://"+d.sock, "run", "--rm", name, "echo", "run", strconv.Itoa(i))
+			out, err := cmd.CombinedOutput()
+			if err != nil || !strings.Contains(string(out), "run "+strconv.Itoa(i)+"\n") {
+				errc <- fmt.Sprintf("run %d: %v: %s", i, err, out)
+				return
+			}
+			errc <- ""
+		}()
+	}
+	for range n {
+		if msg := <-errc; msg != "" {
+			t.Error(msg)
+		}
+	}
+	if out := d.must("images", "-q"); len(strings.Fields(out)) != 1 {
+		t.Errorf("images after concurrent pulls: %q", out)
+	}
+	d.waitFor("the --rm containers to go", func() bool { return d.must("ps", "-aq") == "" })
+	if n := d.mountsUnder(); n != 0 {
+		t.Errorf("%d mounts left", n)
 	}
 }
