@@ -12,6 +12,7 @@ import (
 	"github.com/petrel-edge/petrel/image/digest"
 	"github.com/petrel-edge/petrel/image/manifest"
 	"github.com/petrel-edge/petrel/image/reference"
+	"github.com/petrel-edge/petrel/image/registry"
 	"github.com/petrel-edge/petrel/image/snapshot"
 )
 
@@ -40,6 +41,9 @@ type PullOptions struct {
 	Platform *manifest.Platform
 	// Progress, if set, receives per-layer updates, one call at a time.
 	Progress func(Progress)
+	// Username and Password, if set, log in to the registry for this
+	// pull instead of the stored credentials.
+	Username, Password string
 }
 
 // Pull fetches name from its registry and stores it: the manifest (for
@@ -65,7 +69,16 @@ type puller struct {
 	s        *Store
 	ref      reference.Reference
 	progress func(Progress)
-	mu       sync.Mutex // serialises progress calls
+	reg      *registry.Client // nil for the store's
+	mu       sync.Mutex       // serialises progress calls
+}
+
+// registry is the client of this pull.
+func (p *puller) registry() *registry.Client {
+	if p.reg != nil {
+		return p.reg
+	}
+	return p.s.reg
 }
 
 func (p *puller) report(d digest.Digest, status string, cur, total int64) {
@@ -82,7 +95,11 @@ func (s *Store) pull(ctx context.Context, ref reference.Reference, opt PullOptio
 	if opt.Platform != nil {
 		want = opt.Platform.Normalize()
 	}
-	top, body, err := s.reg.Resolve(ctx, ref)
+	p := &puller{s: s, ref: ref, progress: opt.Progress}
+	if opt.Username != "" {
+		p.reg = s.reg.WithLogin(opt.Username, opt.Password)
+	}
+	top, body, err := p.registry().Resolve(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
@@ -99,7 +116,7 @@ func (s *Store) pull(ctx context.Context, ref reference.Reference, opt PullOptio
 			return nil, err
 		}
 		index, indexBody = &top, body
-		mdesc, body, err = s.reg.Resolve(ctx, ref.WithDigest(sel.Digest))
+		mdesc, body, err = p.registry().Resolve(ctx, ref.WithDigest(sel.Digest))
 		if err != nil {
 			return nil, err
 		}
@@ -108,7 +125,6 @@ func (s *Store) pull(ctx context.Context, ref reference.Reference, opt PullOptio
 		}
 		mdesc.Platform = sel.Platform
 	}
-	p := &puller{s: s, ref: ref, progress: opt.Progress}
 	names := []string{ref.WithDigest(top.Digest).String()}
 	if ref.Tag != "" {
 		names = append(names, ref.WithTag(ref.Tag).String())
@@ -142,7 +158,7 @@ func (s *Store) create(ctx context.Context, p *puller, src source) (*Image, erro
 		if p.ref.Domain == "" {
 			return nil, fmt.Errorf("image config %s: %w", m.Config.Digest, err)
 		}
-		if cfgBytes, err = s.reg.FetchSmall(ctx, p.ref, m.Config, manifest.MaxManifestSize); err != nil {
+		if cfgBytes, err = p.registry().FetchSmall(ctx, p.ref, m.Config, manifest.MaxManifestSize); err != nil {
 			return nil, err
 		}
 	}
@@ -361,7 +377,7 @@ func (p *puller) fetch(ctx context.Context, l Layer) (fetched bool, err error) {
 			return false, err
 		}
 		resumed := w.Offset() > 0 && !restarted
-		err = s.reg.FetchBlob(ctx, p.ref, desc, w, func(n int64) { p.report(l.Digest, StatusDownload, n, l.Size) })
+		err = p.registry().FetchBlob(ctx, p.ref, desc, w, func(n int64) { p.report(l.Digest, StatusDownload, n, l.Size) })
 		if err != nil {
 			w.Close()
 			return false, err

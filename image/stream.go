@@ -186,7 +186,7 @@ func (p *puller) fetchAndUnpack(ctx context.Context, l Layer, parent digest.Dige
 	go func() {
 		defer close(dlDone)
 		desc := manifest.Descriptor{MediaType: l.MediaType, Digest: l.Digest, Size: l.Size}
-		err := s.reg.FetchBlob(dctx, p.ref, desc, tee, func(n int64) { p.report(l.Digest, StatusDownload, n, l.Size) })
+		err := p.registry().FetchBlob(dctx, p.ref, desc, tee, func(n int64) { p.report(l.Digest, StatusDownload, n, l.Size) })
 		if err != nil {
 			w.Close()
 			tee.breakPipe(err)

@@ -140,7 +140,13 @@ func (s *server) imageCreate(w http.ResponseWriter, r *http.Request) error {
 		last[p.ID] = key
 		ps.send(m)
 	}
-	img, existed, err := s.eng.Pull(r.Context(), ref.String(), q.Get("platform"), progress)
+	login, err := registryAuth(r.Header.Get("X-Registry-Auth"))
+	if err != nil {
+		return err
+	}
+	img, existed, err := s.eng.Pull(r.Context(), ref.String(), engine.PullOptions{
+		Platform: q.Get("platform"), Progress: progress, Username: login.Username, Password: login.Password,
+	})
 	if err != nil {
 		return ps.fail(err)
 	}
@@ -493,4 +499,35 @@ func (s *server) imageCount() int {
 		return 0
 	}
 	return len(imgs)
+}
+
+// registryAuth decodes X-Registry-Auth: base64url (padded or not) JSON
+// of a login. Empty, "{}" and identity tokens mean no login of the
+// request's own.
+func registryAuth(h string) (api.AuthConfig, error) {
+	var a api.AuthConfig
+	if h == "" {
+		return a, nil
+	}
+	raw, err := base64.URLEncoding.DecodeString(h)
+	if err != nil {
+		raw, err = base64.RawURLEncoding.DecodeString(h)
+	}
+	if err != nil {
+		if raw, err = base64.StdEncoding.DecodeString(h); err != nil {
+			return a, errdefs.Invalid("invalid X-Registry-Auth header: %v", err)
+		}
+	}
+	if err := json.Unmarshal(raw, &a); err != nil {
+		return a, errdefs.Invalid("invalid X-Registry-Auth header: %v", err)
+	}
+	if a.Auth != "" && a.Username == "" {
+		if up, err := base64.StdEncoding.DecodeString(a.Auth); err == nil {
+			a.Username, a.Password, _ = strings.Cut(string(up), ":")
+		}
+	}
+	if a.Password == "" {
+		a.Username = ""
+	}
+	return a, nil
 }

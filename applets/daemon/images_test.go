@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"encoding/base64"
 	"strings"
 	"testing"
 
@@ -55,6 +56,28 @@ func TestImageFilters(t *testing.T) {
 	for _, bad := range []string{`{"colour":["red"]}`, `{"dangling":["maybe"]}`, `not json`} {
 		if _, err := parseImageFilters(bad); err == nil {
 			t.Errorf("%s accepted", bad)
+		}
+	}
+}
+
+func TestRegistryAuth(t *testing.T) {
+	tests := []struct {
+		header, user, pass string
+		bad                bool
+	}{
+		{"", "", "", false},
+		{"e30=", "", "", false}, // {}
+		{base64.URLEncoding.EncodeToString([]byte(`{"username":"u","password":"p?>","serveraddress":"h"}`)), "u", "p?>", false},
+		{base64.RawURLEncoding.EncodeToString([]byte(`{"username":"u","password":"p?>"}`)), "u", "p?>", false},
+		{base64.URLEncoding.EncodeToString([]byte(`{"auth":"` + base64.StdEncoding.EncodeToString([]byte("a:b")) + `"}`)), "a", "b", false},
+		{base64.URLEncoding.EncodeToString([]byte(`{"identitytoken":"tok"}`)), "", "", false},
+		{"!!!", "", "", true},
+		{base64.URLEncoding.EncodeToString([]byte(`not json`)), "", "", true},
+	}
+	for _, tc := range tests {
+		a, err := registryAuth(tc.header)
+		if (err != nil) != tc.bad || a.Username != tc.user || a.Password != tc.pass {
+			t.Errorf("%q: %+v, %v", tc.header, a, err)
 		}
 	}
 }

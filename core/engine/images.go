@@ -160,14 +160,24 @@ func parsePlatform(s string) (*manifest.Platform, error) {
 	return &p, nil
 }
 
-// Pull fetches an image; progress, if set, gets per-layer updates. It
-// reports whether the image was already stored under that name.
-func (e *Engine) Pull(ctx context.Context, name, platform string, progress func(image.Progress)) (img *image.Image, existed bool, err error) {
+// PullOptions tune Pull.
+type PullOptions struct {
+	Platform string // os/arch[/variant], "" for the host's
+	// Progress, if set, gets per-layer updates, one call at a time.
+	Progress func(image.Progress)
+	// Username and Password, if set, are the request's own login
+	// (X-Registry-Auth), used instead of the stored ones.
+	Username, Password string
+}
+
+// Pull fetches an image. It reports whether the image was already
+// stored under that name.
+func (e *Engine) Pull(ctx context.Context, name string, o PullOptions) (img *image.Image, existed bool, err error) {
 	ref, err := reference.Parse(name)
 	if err != nil {
 		return nil, false, errdefs.Invalid("invalid reference format: %v", err)
 	}
-	p, err := parsePlatform(platform)
+	p, err := parsePlatform(o.Platform)
 	if err != nil {
 		return nil, false, err
 	}
@@ -176,7 +186,7 @@ func (e *Engine) Pull(ctx context.Context, name, platform string, progress func(
 		return nil, false, err
 	}
 	before, _ := s.Get(ref.String())
-	img, err = s.Pull(ctx, ref.String(), image.PullOptions{Platform: p, Progress: progress})
+	img, err = s.Pull(ctx, ref.String(), image.PullOptions{Platform: p, Progress: o.Progress, Username: o.Username, Password: o.Password})
 	if err != nil {
 		return nil, false, imageErr(err, ref.Familiar())
 	}

@@ -72,6 +72,15 @@ func New(cfg Config) *Client {
 	return &Client{cfg: cfg, auth: map[string]cachedAuth{}, clients: map[string]*http.Client{}, plain: map[string]bool{}}
 }
 
+// WithLogin returns a client that presents user and pass to every
+// registry instead of the credentials file: a pull that brings its own
+// login (Docker's X-Registry-Auth). It caches nothing shared with c.
+func (c *Client) WithLogin(user, pass string) *Client {
+	n := New(c.cfg)
+	n.loginOverride = &loginOverride{user, pass}
+	return n
+}
+
 func (c *Client) userAgent() string {
 	if c.cfg.UserAgent != "" {
 		return c.cfg.UserAgent

@@ -4,9 +4,11 @@ package engine
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -265,6 +267,22 @@ func TestLoginPull(t *testing.T) {
 	if _, errs, code := d.petrel("pull", name); code != 1 || !strings.Contains(errs, "pull access denied") {
 		t.Errorf("pull without login: exit %d, %s", code, errs)
 	}
+	// A request may bring its own login (X-Registry-Auth, as Docker's SDKs send).
+	for _, tc := range []struct{ pass, want string }{{"wrong", "pull access denied"}, {"s3cret", "Downloaded newer image"}} {
+		auth, _ := json.Marshal(map[string]string{"username": "edge", "password": tc.pass, "serveraddress": reg.Host})
+		req, _ := http.NewRequest("POST", "http://petrel/v1.41/images/create?fromImage="+reg.Host+"/private/bb&tag=1", nil)
+		req.Header.Set("X-Registry-Auth", base64.URLEncoding.EncodeToString(auth))
+		resp, err := d.httpClient().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(body), tc.want) {
+			t.Errorf("pull with X-Registry-Auth (password %s): %d %s", tc.pass, resp.StatusCode, body)
+		}
+	}
+	d.must("rmi", name)
 	if _, errs, code := d.petrelIn("wrong\n", "login", "-u", "edge", "--password-stdin", reg.Host); code != 1 || !strings.Contains(errs, "unauthorized") {
 		t.Errorf("login with a bad password: exit %d, %s", code, errs)
 	}
