@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/petrel-edge/petrel/core/mountinfo"
+	"github.com/petrel-edge/petrel/core/securepath"
 )
 
 func mount(source, target, fstype string, flags uintptr, data string) error {
@@ -89,7 +90,7 @@ func parentMountPrivate(rootfs string) error {
 }
 
 func mountEntry(cfg *initConfig, m specs.Mount) error {
-	dest, err := securePath(cfg.Rootfs, m.Destination)
+	dest, err := securepath.Join(cfg.Rootfs, m.Destination)
 	if err != nil {
 		return err
 	}
@@ -361,7 +362,7 @@ func createDevices(cfg *initConfig) error {
 }
 
 func createDevice(rootfs string, d specs.LinuxDevice, userns bool) error {
-	dest, err := securePath(rootfs, d.Path)
+	dest, err := securepath.Join(rootfs, d.Path)
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package container
+package securepath
 
 import (
 	"errors"
@@ -10,10 +10,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// securePath resolves path inside root as if root were "/": symlinks are
+// Join resolves path inside root as if root were "/": symlinks are
 // followed, and absolute links and ".." never lead outside root. Missing
 // components are kept as they are, ready to be created.
-func securePath(root, path string) (string, error) {
+func Join(root, path string) (string, error) {
 	var cur string // resolved path relative to root, always starting with "/" or empty
 	rest := path
 	links := 0

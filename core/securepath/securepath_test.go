@@ -1,4 +1,4 @@
-package container
+package securepath
 
 import (
 	"os"
@@ -35,7 +35,7 @@ func TestSecurePath(t *testing.T) {
 		{"/loop1", "", true},
 	}
 	for _, tc := range tests {
-		got, err := securePath(root, tc.in)
+		got, err := Join(root, tc.in)
 		if tc.err {
 			if err == nil {
 				t.Errorf("%s: resolved to %s, want an error", tc.in, got)
