@@ -15,6 +15,7 @@ import (
 	"github.com/petrel-edge/petrel/applets/cni"
 	"github.com/petrel-edge/petrel/applets/daemon"
 	"github.com/petrel-edge/petrel/applets/imagetool"
+	"github.com/petrel-edge/petrel/applets/initproc"
 	"github.com/petrel-edge/petrel/applets/lcr"
 	"github.com/petrel-edge/petrel/applets/shim"
 	"github.com/petrel-edge/petrel/applets/version"
@@ -38,6 +39,7 @@ func table() map[string]Applet {
 		"cni":     {Links: []string{"bridge", "host-local", "loopback", "portmap"}, Summary: "CNI plugins bridge, host-local, loopback and portmap", Main: cni.Main},
 		"client":  {Summary: "isula/docker-style client of petreld (also any command that names no applet)", Main: client.Main},
 		"daemon":  {Links: []string{"petreld"}, Summary: "the engine daemon: Docker-style API on a unix socket", Main: daemon.Main},
+		"init":    {Links: []string{"petrel-init"}, Summary: "tiny PID 1 for --init: reaps zombies, forwards signals", Main: initproc.Main},
 		"runtime": {Links: []string{"petrel-runtime"}, Summary: "OCI runtime with runc's command line (lcr)", Main: lcr.Main},
 		"shim":    {Links: []string{"petrel-shim"}, Summary: "per-container shim started by petreld", Main: shim.Main},
 		"version": {Summary: "print version, commit, Go version and platform", Main: version.Main},
