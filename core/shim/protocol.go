@@ -63,6 +63,9 @@ const (
 	// the process has exited and its output is drained.
 	OpExec      = "exec"
 	OpExecState = "exec-state" // exec: pid, exit once exited
+	// OpUpdate sets new cgroup limits (resources) on the running
+	// container through its runtime.
+	OpUpdate = "update"
 )
 
 // Request is one request line.
@@ -80,6 +83,8 @@ type Request struct {
 	Exec    string         `json:"exec,omitempty"`
 	Process *specs.Process `json:"process,omitempty"`
 	Tty     bool           `json:"tty,omitempty"`
+	// Resources are the limits update sets.
+	Resources *specs.LinuxResources `json:"resources,omitempty"`
 }
 
 // Response is one answer line; Error is set when the request failed.

@@ -37,6 +37,7 @@ type ociRuntime interface {
 	pause() error
 	resume() error
 	delete() error
+	update(r *specs.LinuxResources) error
 	// exec starts p in the running container; wait reaps it.
 	exec(p *specs.Process, io stdio) (pid int, wait func() (int, error), err error)
 }
@@ -78,6 +79,8 @@ func (r *lcr) wait() (int, error)                   { return r.c.Wait() }
 func (r *lcr) kill(sig unix.Signal, all bool) error { return r.c.Signal(sig, all) }
 func (r *lcr) pause() error                         { return r.c.Pause() }
 func (r *lcr) resume() error                        { return r.c.Resume() }
+
+func (r *lcr) update(res *specs.LinuxResources) error { return r.c.Update(res) }
 
 func (r *lcr) exec(p *specs.Process, io stdio) (int, func() (int, error), error) {
 	proc, err := r.c.Exec(container.ExecOptions{Process: p, Stdin: io.in, Stdout: io.out, Stderr: io.err, ConsoleConn: io.console})
@@ -253,6 +256,27 @@ func (r *external) exec(p *specs.Process, io stdio) (int, func() (int, error), e
 func (r *external) pause() error  { return r.run(nil, nil, nil, "pause", r.id) }
 func (r *external) resume() error { return r.run(nil, nil, nil, "resume", r.id) }
 func (r *external) delete() error { return r.run(nil, nil, nil, "delete", "--force", r.id) }
+
+// update gives the runtime the resources as runc's --resources file.
+func (r *external) update(res *specs.LinuxResources) error {
+	data, err := json.Marshal(res)
+	if err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(r.root), r.id+"-update-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	return r.run(nil, nil, nil, "update", "--resources", f.Name(), r.id)
+}
 
 // consoleListener accepts the one connection on which an external
 // runtime sends the pty master.

@@ -405,6 +405,15 @@ func (s *server) handle(c net.Conn) {
 		resp.Error = errString(s.resize(req.Exec, req.Height, req.Width))
 	case OpExecState:
 		resp = s.execState(req.Exec)
+	case OpUpdate:
+		switch {
+		case req.Resources == nil:
+			resp.Error = "update: no resources given"
+		case s.isExited():
+			resp.Error = "container is not running"
+		default:
+			resp.Error = errString(s.rt.update(req.Resources))
+		}
 	default:
 		resp.Error = fmt.Sprintf("unknown op %q", req.Op)
 	}

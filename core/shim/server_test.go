@@ -25,6 +25,7 @@ type fakeRuntime struct {
 	script        func(f *fakeRuntime) int
 	exit          chan int
 	deleted       bool
+	updated       []*specs.LinuxResources
 }
 
 func dup(f *os.File) *os.File {
@@ -80,6 +81,14 @@ func (r *fakeRuntime) exec(p *specs.Process, st stdio) (int, func() (int, error)
 }
 
 func (r *fakeRuntime) delete() error { r.deleted = true; return nil }
+
+func (r *fakeRuntime) update(res *specs.LinuxResources) error {
+	if res.Pids != nil && res.Pids.Limit == 13 {
+		return errors.New("the runtime refused")
+	}
+	r.updated = append(r.updated, res)
+	return nil
+}
 
 // demuxFrames splits an attach stream into stdout and stderr.
 func demuxFrames(t *testing.T, r io.Reader) (string, string) {
@@ -271,4 +280,47 @@ func TestShimExec(t *testing.T) {
 	if err := <-served; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// update passes the resources to the runtime of a running container
+// and reports the runtime's refusal.
+func TestShimUpdate(t *testing.T) {
+	dir := t.TempDir()
+	readyR, readyW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := Options{ID: "c1", Bundle: dir, RuntimeRoot: dir, Socket: filepath.Join(dir, "s.sock"),
+		ExitFile: filepath.Join(dir, "exit.json"), LogMaxFile: 1, Ready: readyW}
+	rt := &fakeRuntime{script: func(f *fakeRuntime) int { select {} }}
+	served := make(chan error, 1)
+	go func() { served <- serve(opts, rt) }()
+	if _, err := bufio.NewReader(readyR).ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	cl := &Client{Socket: opts.Socket}
+	waiter, err := cl.StartWait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.Call(ctx, Request{Op: OpStart}); err != nil {
+		t.Fatal(err)
+	}
+	limit := int64(64 << 20)
+	if _, err := cl.Call(ctx, Request{Op: OpUpdate, Resources: &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &limit}}}); err != nil {
+		t.Fatalf("update: %v", err)
+	}
+	if _, err := cl.Call(ctx, Request{Op: OpUpdate}); err == nil || !strings.Contains(err.Error(), "no resources") {
+		t.Errorf("update without resources: %v", err)
+	}
+	if _, err := cl.Call(ctx, Request{Op: OpUpdate, Resources: &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: 13}}}); err == nil || !strings.Contains(err.Error(), "refused") {
+		t.Errorf("refused update: %v", err)
+	}
+	if len(rt.updated) != 1 || *rt.updated[0].Memory.Limit != limit {
+		t.Errorf("runtime got %+v", rt.updated)
+	}
+	cl.Call(ctx, Request{Op: OpKill, Signal: 9})
+	waiter()
+	<-served
 }
