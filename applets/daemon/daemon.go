@@ -103,7 +103,7 @@ func run(args []string, stderr io.Writer) error {
 	}
 	eng, err := engine.New(engine.Options{
 		Root: cfg.Root, State: cfg.State, DefaultRuntime: cfg.DefaultRuntime, Runtimes: runtimes,
-		LogDriver: cfg.LogDriver, LogOpts: cfg.LogOpts, Logf: logf,
+		LogDriver: cfg.LogDriver, LogOpts: cfg.LogOpts, Logf: logf, Init: cfg.Init,
 		Images: engine.ImageOptions{Driver: cfg.StorageDriver, StorageOpts: cfg.StorageOpts,
 			Mirrors: cfg.RegistryMirrors, Insecure: cfg.InsecureRegistries},
 	})

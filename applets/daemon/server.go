@@ -70,14 +70,12 @@ func newServer(eng *engine.Engine, cfg config.Config, logf func(string, ...any))
 		"DELETE /images/{rest...}":        s.imageDelete,
 		"POST /auth":                      s.auth,
 		"POST /auth/logout":               s.logout,
-		"GET /containers/{id}/stats":      s.notImplemented,
 		"GET /containers/{id}/top":        s.top,
-		"POST /containers/{id}/update":    s.notImplemented,
 		"GET /containers/{id}/export":     s.export,
-		"PUT /containers/{id}/archive":    s.notImplemented,
-		"GET /containers/{id}/archive":    s.notImplemented,
-		"HEAD /containers/{id}/archive":   s.notImplemented,
 		"POST /containers/{id}/attach/ws": s.notImplemented,
+	}
+	for pattern, h := range s.containerExtraRoutes() {
+		routes[pattern] = h
 	}
 	for pattern, h := range routes {
 		s.mux.HandleFunc(pattern, s.wrap(h))
@@ -570,7 +568,11 @@ func (s *server) remove(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return noContent(w, s.eng.Remove(r.PathValue("id"), engine.RemoveOptions{Force: force}))
+	vols, err := boolQuery(r, "v")
+	if err != nil {
+		return err
+	}
+	return noContent(w, s.eng.Remove(r.PathValue("id"), engine.RemoveOptions{Force: force, Volumes: vols}))
 }
 
 func (s *server) wait(w http.ResponseWriter, r *http.Request) error {

@@ -99,6 +99,8 @@ type HostConfig struct {
 	SecurityOpt []string          `json:"SecurityOpt"`
 	Sysctls     map[string]string `json:"Sysctls,omitempty"`
 	ShmSize     int64             `json:"ShmSize"`
+	// Mounts are --mount's bind, volume and tmpfs mounts.
+	Mounts []Mount `json:"Mounts,omitempty"`
 	Resources
 	// ExternalRootfs runs the container from a host directory instead
 	// of an image (iSulad's --external-rootfs); a Petrel extension.
@@ -117,6 +119,7 @@ type Resources struct {
 	CpusetCpus        string          `json:"CpusetCpus"`
 	CpusetMems        string          `json:"CpusetMems"`
 	PidsLimit         *int64          `json:"PidsLimit"`
+	BlkioWeight       uint16          `json:"BlkioWeight"`
 	Ulimits           []*Ulimit       `json:"Ulimits"`
 	Devices           []DeviceMapping `json:"Devices"`
 }
@@ -185,7 +188,7 @@ type ContainerJSON struct {
 	AppArmorProfile string          `json:"AppArmorProfile"`
 	ExecIDs         []string        `json:"ExecIDs"`
 	HostConfig      *HostConfig     `json:"HostConfig"`
-	Mounts          []struct{}      `json:"Mounts"`
+	Mounts          []MountPoint    `json:"Mounts"`
 	Config          *Config         `json:"Config"`
 	NetworkSettings NetworkSettings `json:"NetworkSettings"`
 }
@@ -219,7 +222,7 @@ type Container struct {
 		NetworkMode string `json:"NetworkMode"`
 	} `json:"HostConfig"`
 	NetworkSettings NetworkSettings `json:"NetworkSettings"`
-	Mounts          []struct{}      `json:"Mounts"`
+	Mounts          []MountPoint    `json:"Mounts"`
 }
 
 // WaitResponse answers POST /containers/{id}/wait.

@@ -48,6 +48,8 @@ type Config struct {
 	// (GOGC and GOMEMLIMIT, which win when set in the environment).
 	GCPercent   *int   `json:"gc-percent,omitempty"`
 	MemoryLimit string `json:"memory-limit,omitempty"`
+	// Init runs every container's command under petrel-init, as --init.
+	Init bool `json:"init,omitempty"`
 }
 
 // Ulimit is one default ulimit.

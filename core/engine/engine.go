@@ -18,6 +18,7 @@ import (
 	"github.com/petrel-edge/petrel/core/errdefs"
 	"github.com/petrel-edge/petrel/core/events"
 	"github.com/petrel-edge/petrel/core/shim"
+	"github.com/petrel-edge/petrel/core/volume"
 	"github.com/petrel-edge/petrel/image"
 )
 
@@ -40,6 +41,7 @@ type Options struct {
 	LogDriver      string            // json-file (default) or none
 	LogOpts        map[string]string // max-size, max-file
 	Binary         string            // petrel binary the shims run; "" for /proc/self/exe
+	Init           bool              // run containers under petrel-init unless they say otherwise
 	Logf           func(format string, args ...any)
 	Images         ImageOptions // the image store under Root/image
 }
@@ -53,6 +55,7 @@ type Engine struct {
 	byID   map[string]*Container
 	byName map[string]*Container
 	execs  map[string]*execRecord
+	vols   *volume.Store
 
 	imgMu    sync.Mutex
 	imgStore *image.Store // opened on first use, see images()
@@ -94,6 +97,12 @@ func New(opts Options) (*Engine, error) {
 	if _, err := e.runtime(opts.DefaultRuntime); err != nil {
 		return nil, err
 	}
+	vols, err := volume.Open(filepath.Join(opts.Root, "volumes"))
+	if err != nil {
+		return nil, err
+	}
+	vols.Sweep()
+	e.vols = vols
 	ents, err := os.ReadDir(e.containersDir())
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)

@@ -87,15 +87,11 @@ func validateHostConfig(hc *api.HostConfig) error {
 			return errdefs.Invalid("sysctl %q is not allowed in the host's network namespace", k)
 		}
 	}
-	for dst := range hc.Tmpfs {
-		if !filepath.IsAbs(dst) {
-			return errdefs.Invalid("invalid tmpfs mount point %q: it must be absolute", dst)
-		}
+	if w := r.BlkioWeight; w != 0 && (w < 10 || w > 1000) {
+		return errdefs.Invalid("Range of blkio weight is from 10 to 1000")
 	}
-	for _, b := range hc.Binds {
-		if _, err := parseBind(b); err != nil {
-			return err
-		}
+	if _, err := mountSpecs(hc); err != nil {
+		return err
 	}
 	return nil
 }
@@ -140,7 +136,8 @@ func namespacedSysctl(k string) bool {
 // secOpts are the parsed --security-opt values.
 type secOpts struct {
 	noNewPrivs bool
-	seccomp    *specs.LinuxSeccomp // nil: none
+	seccomp    *specs.LinuxSeccomp // nil: the default profile, unless unconfined
+	unconfined bool                // seccomp=unconfined
 }
 
 func securityOpts(opts []string) (secOpts, error) {
@@ -162,7 +159,7 @@ func securityOpts(opts []string) (secOpts, error) {
 			o.noNewPrivs = b
 		case "seccomp":
 			if v == "unconfined" {
-				o.seccomp = nil
+				o.seccomp, o.unconfined = nil, true
 				continue
 			}
 			var prof specs.LinuxSeccomp
@@ -172,7 +169,7 @@ func securityOpts(opts []string) (secOpts, error) {
 			if err := seccomp.Validate(&prof); err != nil {
 				return o, errdefs.Invalid("--security-opt seccomp: %v", err)
 			}
-			o.seccomp = &prof
+			o.seccomp, o.unconfined = &prof, false
 		case "apparmor", "label":
 			if v != "unconfined" && v != "disable" {
 				return o, errdefs.NotSupported("--security-opt %s: this host has no AppArmor or SELinux", k)
@@ -184,40 +181,6 @@ func securityOpts(opts []string) (secOpts, error) {
 	return o, nil
 }
 
-// bind is one parsed -v host:container[:options].
-type bind struct {
-	src, dst string
-	opts     []string
-}
-
-func parseBind(b string) (bind, error) {
-	parts := strings.Split(b, ":")
-	if len(parts) < 2 || len(parts) > 3 {
-		return bind{}, errdefs.Invalid("invalid volume specification: %q", b)
-	}
-	if !filepath.IsAbs(parts[0]) {
-		return bind{}, errdefs.NotSupported("volume %q: named volumes are not supported yet; give an absolute host path", parts[0])
-	}
-	if !filepath.IsAbs(parts[1]) {
-		return bind{}, errdefs.Invalid("invalid volume specification: %q: the container path must be absolute", b)
-	}
-	out := bind{src: filepath.Clean(parts[0]), dst: filepath.Clean(parts[1]), opts: []string{"rbind", "rprivate"}}
-	if len(parts) == 3 {
-		for _, o := range strings.Split(parts[2], ",") {
-			switch o {
-			case "ro", "rw":
-				out.opts = append(out.opts, o)
-			case "z", "Z", "":
-			case "private", "rprivate", "shared", "rshared", "slave", "rslave":
-				out.opts[1] = o
-			default:
-				return bind{}, errdefs.Invalid("invalid volume specification: %q: unknown option %q", b, o)
-			}
-		}
-	}
-	return out, nil
-}
-
 // applyHostConfig sets the resources, devices, mounts and security of
 // a validated host configuration on the spec.
 func applyHostConfig(s *specs.Spec, hc *api.HostConfig) error {
@@ -227,48 +190,8 @@ func applyHostConfig(s *specs.Spec, hc *api.HostConfig) error {
 		res = &specs.LinuxResources{}
 		s.Linux.Resources = res
 	}
-	if r.Memory > 0 || r.MemoryReservation > 0 {
-		m := &specs.LinuxMemory{}
-		if r.Memory > 0 {
-			m.Limit = &r.Memory
-			if swapAccounting() {
-				swap := r.MemorySwap
-				if swap == 0 {
-					swap = 2 * r.Memory
-				}
-				m.Swap = &swap
-			}
-		}
-		if r.MemoryReservation > 0 {
-			m.Reservation = &r.MemoryReservation
-		}
-		res.Memory = m
-	}
-	if r.NanoCPUs > 0 || r.CPUShares > 0 || r.CPUPeriod > 0 || r.CPUQuota > 0 || r.CpusetCpus != "" || r.CpusetMems != "" {
-		c := &specs.LinuxCPU{Cpus: r.CpusetCpus, Mems: r.CpusetMems}
-		if r.CPUShares > 0 {
-			sh := uint64(r.CPUShares)
-			c.Shares = &sh
-		}
-		if r.NanoCPUs > 0 {
-			period := uint64(100000)
-			quota := r.NanoCPUs * 100000 / 1e9
-			c.Period, c.Quota = &period, &quota
-		} else {
-			if r.CPUPeriod > 0 {
-				p := uint64(r.CPUPeriod)
-				c.Period = &p
-			}
-			if r.CPUQuota > 0 {
-				q := r.CPUQuota
-				c.Quota = &q
-			}
-		}
-		res.CPU = c
-	}
-	if r.PidsLimit != nil && *r.PidsLimit > 0 {
-		res.Pids = &specs.LinuxPids{Limit: *r.PidsLimit}
-	}
+	lim := limits(r)
+	res.Memory, res.CPU, res.Pids, res.BlockIO = lim.Memory, lim.CPU, lim.Pids, lim.BlockIO
 	for _, u := range r.Ulimits {
 		if u != nil {
 			s.Process.Rlimits = append(s.Process.Rlimits, specs.POSIXRlimit{Type: "RLIMIT_" + strings.ToUpper(u.Name), Hard: uint64(u.Hard), Soft: uint64(u.Soft)})
@@ -327,7 +250,16 @@ func applyHostConfig(s *specs.Spec, hc *api.HostConfig) error {
 		return err
 	}
 	s.Process.NoNewPrivileges = so.noNewPrivs
-	s.Linux.Seccomp = so.seccomp
+	// Docker's default profile unless a profile is given or seccomp is
+	// off; --privileged turns it off whatever was asked, as Docker does.
+	switch {
+	case hc.Privileged || so.unconfined:
+		s.Linux.Seccomp = nil
+	case so.seccomp != nil:
+		s.Linux.Seccomp = so.seccomp
+	default:
+		s.Linux.Seccomp = seccomp.Default(list)
+	}
 	if len(hc.Sysctls) > 0 {
 		s.Linux.Sysctl = map[string]string{}
 		for k, v := range hc.Sysctls {
@@ -347,27 +279,60 @@ func applyHostConfig(s *specs.Spec, hc *api.HostConfig) error {
 			}
 		}
 	}
-	for dst, o := range hc.Tmpfs {
-		opts := []string{"nosuid", "nodev", "noexec"}
-		if o != "" {
-			opts = append(opts, strings.Split(o, ",")...)
-		}
-		s.Mounts = append(s.Mounts, specs.Mount{Destination: filepath.Clean(dst), Type: "tmpfs", Source: "tmpfs", Options: opts})
-	}
-	for _, b := range hc.Binds {
-		bd, err := parseBind(b)
-		if err != nil {
-			return err
-		}
-		if _, err := os.Stat(bd.src); err != nil {
-			// As Docker: a missing host directory is created.
-			if err := os.MkdirAll(bd.src, 0o755); err != nil {
-				return errdefs.Invalid("volume %s: %v", bd.src, err)
+	return nil
+}
+
+// limits returns the cgroup limits of r: memory, CPU, pids and block
+// I/O weight. Unset values stay nil, so an update leaves them alone.
+func limits(r api.Resources) *specs.LinuxResources {
+	res := &specs.LinuxResources{}
+	if r.Memory > 0 || r.MemoryReservation > 0 {
+		m := &specs.LinuxMemory{}
+		if r.Memory > 0 {
+			m.Limit = &r.Memory
+			if swapAccounting() {
+				swap := r.MemorySwap
+				if swap == 0 {
+					swap = 2 * r.Memory
+				}
+				m.Swap = &swap
 			}
 		}
-		s.Mounts = append(s.Mounts, specs.Mount{Destination: bd.dst, Type: "bind", Source: bd.src, Options: bd.opts})
+		if r.MemoryReservation > 0 {
+			m.Reservation = &r.MemoryReservation
+		}
+		res.Memory = m
 	}
-	return nil
+	if r.NanoCPUs > 0 || r.CPUShares > 0 || r.CPUPeriod > 0 || r.CPUQuota != 0 || r.CpusetCpus != "" || r.CpusetMems != "" {
+		c := &specs.LinuxCPU{Cpus: r.CpusetCpus, Mems: r.CpusetMems}
+		if r.CPUShares > 0 {
+			sh := uint64(r.CPUShares)
+			c.Shares = &sh
+		}
+		if r.NanoCPUs > 0 {
+			period := uint64(100000)
+			quota := r.NanoCPUs * 100000 / 1e9
+			c.Period, c.Quota = &period, &quota
+		} else {
+			if r.CPUPeriod > 0 {
+				p := uint64(r.CPUPeriod)
+				c.Period = &p
+			}
+			if r.CPUQuota != 0 {
+				q := r.CPUQuota
+				c.Quota = &q
+			}
+		}
+		res.CPU = c
+	}
+	if r.PidsLimit != nil && *r.PidsLimit > 0 {
+		res.Pids = &specs.LinuxPids{Limit: *r.PidsLimit}
+	}
+	if r.BlkioWeight > 0 {
+		w := r.BlkioWeight
+		res.BlockIO = &specs.LinuxBlockIO{Weight: &w}
+	}
+	return res
 }
 
 // ownCaps returns the capabilities this process holds (its permitted

@@ -128,17 +128,28 @@ func (e *Engine) CreateWith(o CreateOptions, cfg api.Config, hc *api.HostConfig)
 		undo()
 		return "", nil, inUse(other)
 	}
+	madeVols, err := e.createVolumes(hc)
+	if err != nil {
+		undo()
+		return "", nil, err
+	}
+	undoAll := func() {
+		undo()
+		for _, n := range madeVols {
+			e.vols.Remove(n)
+		}
+	}
 	rec.Name = name
 	if e.logDriver(hc) == "json-file" {
 		rec.LogPath = filepath.Join(dir, id+"-json.log")
 	}
 	c := newContainer(rec, hc, dir)
 	if err := c.saveHostConfig(); err != nil {
-		undo()
+		undoAll()
 		return "", nil, err
 	}
 	if err := c.save(); err != nil {
-		undo()
+		undoAll()
 		return "", nil, err
 	}
 	e.byID[id] = c
@@ -167,17 +178,8 @@ func (e *Engine) validate(cfg *api.Config, hc *api.HostConfig) error {
 	if _, _, err := logOpts(e.opts.LogOpts, hc.LogConfig.Config); err != nil {
 		return err
 	}
-	switch p := hc.RestartPolicy; p.Name {
-	case "", "no", "always", "unless-stopped":
-		if p.MaximumRetryCount != 0 {
-			return errdefs.Invalid("maximum retry count cannot be used with restart policy '%s'", p.Name)
-		}
-	case "on-failure":
-		if p.MaximumRetryCount < 0 {
-			return errdefs.Invalid("maximum retry count cannot be negative")
-		}
-	default:
-		return errdefs.Invalid("invalid restart policy '%s'", p.Name)
+	if err := validateRestartPolicy(hc.RestartPolicy); err != nil {
+		return err
 	}
 	if hc.AutoRemove && hc.RestartPolicy.Name != "" && hc.RestartPolicy.Name != "no" {
 		return errdefs.Invalid("can't create 'AutoRemove' container with restart policy")
@@ -662,9 +664,11 @@ func (e *Engine) Kill(id, signal string) error {
 	return nil
 }
 
-// RemoveOptions of Remove.
+// RemoveOptions of Remove: Volumes removes the anonymous volumes
+// the container alone used.
 type RemoveOptions struct {
-	Force bool
+	Force   bool
+	Volumes bool
 }
 
 // Remove deletes a stopped container (with Force, a running one too).
@@ -720,6 +724,9 @@ func (e *Engine) Remove(id string, opts RemoveOptions) error {
 	delete(e.byID, c.rec.ID)
 	if e.byName[c.rec.Name] == c {
 		delete(e.byName, c.rec.Name)
+	}
+	if opts.Volumes {
+		e.removeAnonymousVolumes(c)
 	}
 	e.mu.Unlock()
 	close(c.removedCh)

@@ -103,7 +103,7 @@ func (e *Engine) Inspect(id string) (*api.ContainerJSON, error) {
 		},
 		Image: c.rec.Image, LogPath: c.rec.LogPath, HostnamePath: filepath.Join(c.dir, hostnameFile),
 		HostsPath: filepath.Join(c.dir, hostsFile), ResolvConfPath: filepath.Join(c.dir, resolvFile), Name: "/" + c.rec.Name, RestartCount: c.rec.RestartCount,
-		Driver: c.rec.Driver, Platform: "linux", ExecIDs: nil, HostConfig: &hc, Mounts: []struct{}{},
+		Driver: c.rec.Driver, Platform: "linux", ExecIDs: nil, HostConfig: &hc, Mounts: c.mountPoints(),
 		Config:          &cfg,
 		NetworkSettings: api.NetworkSettings{Networks: map[string]struct{}{}},
 	}
@@ -130,7 +130,7 @@ func (c *Container) summary() api.Container {
 	s := api.Container{
 		ID: c.rec.ID, Names: []string{"/" + c.rec.Name}, Image: c.rec.Config.Image, ImageID: c.rec.Image,
 		Command: strings.Join(append([]string{c.rec.Path}, c.rec.Args...), " "), Created: c.rec.Created.Unix(),
-		Ports: []api.Port{}, Labels: c.rec.Config.Labels, State: st.Status, Mounts: []struct{}{},
+		Ports: []api.Port{}, Labels: c.rec.Config.Labels, State: st.Status, Mounts: c.mountPoints(),
 		NetworkSettings: api.NetworkSettings{Networks: map[string]struct{}{}},
 	}
 	if s.Labels == nil {

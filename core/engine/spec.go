@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -36,6 +37,14 @@ func (e *Engine) spec(c *Container) (*specs.Spec, error) {
 		p.ConsoleSize = &specs.Box{Height: cs[0], Width: cs[1]}
 	}
 	p.Args = append([]string{rec.Path}, rec.Args...)
+	if useInit := e.opts.Init; hc.Init != nil && *hc.Init || hc.Init == nil && useInit {
+		bin, err := e.initBinary()
+		if err != nil {
+			return nil, err
+		}
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: initPath, Type: "bind", Source: bin, Options: []string{"bind", "ro", "nosuid", "nodev"}})
+		p.Args = append([]string{initPath, "--"}, p.Args...)
+	}
 	hostname := cfg.Hostname
 	if hostname == "" {
 		hostname = rec.ID[:12]
@@ -66,6 +75,9 @@ func (e *Engine) spec(c *Container) (*specs.Spec, error) {
 	if err := applyHostConfig(s, hc); err != nil {
 		return nil, err
 	}
+	if err := e.applyMounts(s, hc); err != nil {
+		return nil, err
+	}
 	if err := writeEtcFiles(c.dir, s, hostname, hc.NetworkMode == "host"); err != nil {
 		return nil, err
 	}
@@ -88,6 +100,25 @@ func (e *Engine) spec(c *Container) (*specs.Spec, error) {
 		s.Version = "1.0.2"
 	}
 	return s, nil
+}
+
+// initPath is where --init's petrel-init is bound in the container; its
+// name selects the applet of the multicall binary.
+const initPath = "/sbin/petrel-init"
+
+// initBinary is the petrel binary on the host, bound in as petrel-init.
+func (e *Engine) initBinary() (string, error) {
+	bin := e.opts.Binary
+	if bin == "" {
+		var err error
+		if bin, err = os.Executable(); err != nil {
+			return "", fmt.Errorf("--init: find the petrel binary: %w", err)
+		}
+	}
+	if _, err := os.Stat(bin); err != nil {
+		return "", fmt.Errorf("--init: %w", err)
+	}
+	return bin, nil
 }
 
 // mergeEnv appends over to base, a later KEY replacing an earlier one.
