@@ -37,6 +37,8 @@ type createFlags struct {
 	cpusetCpus, cpusetMems                                              string
 	pidsLimitSet                                                        bool
 	platform, pull                                                      string
+	mounts                                                              []string
+	init, initSet                                                       bool
 }
 
 func (cf *createFlags) register(f *flagSet) {
@@ -92,7 +94,16 @@ func (cf *createFlags) register(f *flagSet) {
 	}
 	f.Int(&cf.healthRetries, "health-retries", "", "consecutive failures needed to report unhealthy (default 3)")
 	f.Bool(&cf.noHealth, "no-healthcheck", "", "disable any health check")
-	f.List(&cf.volumes, "volume", "v", "bind mount a host path: /host:/container[:ro]")
+	f.List(&cf.volumes, "volume", "v", "bind mount a host path or a named volume: /host:/container[:ro] or NAME:/container[:ro]")
+	f.List(&cf.mounts, "mount", "", "mount: type=bind|volume|tmpfs,source=,target=[,readonly][,tmpfs-size=]")
+	f.add("init", "", "run an init (petrel-init) as PID 1 that forwards signals and reaps zombies", true, func(v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("invalid boolean %q", v)
+		}
+		cf.init, cf.initSet = b, true
+		return nil
+	})
 	f.List(&cf.tmpfs, "tmpfs", "", "mount a tmpfs: /path[:options]")
 	for _, sz := range []struct {
 		long, short string
@@ -265,8 +276,19 @@ func (cf *createFlags) request(args []string) (*api.CreateRequest, error) {
 	}
 	for _, v := range cf.volumes {
 		if i := strings.IndexByte(v, ':'); i < 0 {
-			return nil, fmt.Errorf("invalid volume %q: anonymous volumes are not supported yet; use /host:/container", v)
+			return nil, fmt.Errorf("invalid volume %q: anonymous volumes with -v are not supported; use NAME:/container or --mount type=volume,target=%s", v, v)
 		}
+	}
+	for _, m := range cf.mounts {
+		mt, err := parseMountFlag(m)
+		if err != nil {
+			return nil, err
+		}
+		hc.Mounts = append(hc.Mounts, mt)
+	}
+	if cf.initSet {
+		b := cf.init
+		hc.Init = &b
 	}
 	for _, t := range cf.tmpfs {
 		dst, opts, _ := strings.Cut(t, ":")
@@ -634,7 +656,7 @@ func cmdRm(c *cli, args []string) error {
 	var force, volumes bool
 	f := newFlags("petrel rm [OPTIONS] CONTAINER [CONTAINER...]", true)
 	f.Bool(&force, "force", "f", "kill and remove a running container")
-	f.Bool(&volumes, "volumes", "v", "remove anonymous volumes (none yet)")
+	f.Bool(&volumes, "volumes", "v", "remove the container's anonymous volumes")
 	rest, err := c.parse(f, args, 1, -1)
 	if err != nil {
 		return err
@@ -642,6 +664,9 @@ func cmdRm(c *cli, args []string) error {
 	q := url.Values{}
 	if force {
 		q.Set("force", "1")
+	}
+	if volumes {
+		q.Set("v", "1")
 	}
 	return c.forEach(rest, func(id string) error { return c.call("DELETE", "/containers/"+id, q, nil, nil) })
 }
