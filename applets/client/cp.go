@@ -200,8 +200,11 @@ func (c *cli) copyTo(src, ctr, dst string, keepOwner, follow bool) error {
 		if err != nil {
 			return err
 		}
-		if !ok || !st.Mode.IsDir() {
-			return fmt.Errorf("destination %q must be a directory in the container", ctr+":"+dst)
+		if !ok {
+			return fmt.Errorf("Could not find the file %s in container %s", dst, ctr)
+		}
+		if !st.Mode.IsDir() {
+			return fmt.Errorf("destination %s is not a directory: a tar stream from - is extracted into a directory", ctr+":"+dst)
 		}
 		return put(dst, c.stdin)
 	}

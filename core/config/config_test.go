@@ -22,6 +22,8 @@ func TestParse(t *testing.T) {
 		{"docker aliases", `{"data-root":"/d","exec-root":"/e"}`, "", func(c Config) bool { return c.Root == "/d" && c.State == "/e" }},
 		{"runtimes", `{"runtimes":{"kata":{"path":"/usr/bin/kata-runtime"}},"default-runtime":"kata"}`, "",
 			func(c Config) bool { return c.Runtimes["kata"].Path == "/usr/bin/kata-runtime" }},
+		{"init", `{"init":true}`, "", func(c Config) bool { return c.Init }},
+		{"init not a bool", `{"init":"yes"}`, `key "init"`, nil},
 		{"unknown key", `{"graph":"/d","log-levle":"debug"}`, `unknown key "log-levle"`, nil},
 		{"wrong type", `{"hosts":"unix:///x"}`, `key "hosts"`, nil},
 		{"bad log level", `{"log-level":"loud"}`, `key "log-level"`, nil},

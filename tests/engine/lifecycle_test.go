@@ -191,7 +191,7 @@ ulimit -n; cat /vol/f; touch /vol/g 2>/dev/null || echo ro; grep -c " /scratch t
 		{[]string{"--cap-add", "FLY"}, "invalid capability: FLY"},
 		{[]string{"--sysctl", "vm.swappiness=1"}, "only namespaced sysctls"},
 		{[]string{"--ulimit", "bogus=1"}, "invalid ulimit type: bogus"},
-		{[]string{"-v", "named:/data"}, "named volumes are not supported yet"},
+		{[]string{"-v", "n@med:/data"}, "invalid characters for a local volume name"},
 		{[]string{"--security-opt", "apparmor=docker-default"}, "no AppArmor"},
 	} {
 		_, errs, code := d.petrel(append(append(d.runArgs("--rm"), tc.args...), "none", "true")...)
