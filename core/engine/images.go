@@ -248,10 +248,11 @@ func (e *Engine) RemoveImage(name string, force bool) (image.Removal, error) {
 		}
 	}
 	deletes := !byName || len(img.Names) <= 1
+	if !byName && len(img.Names) > 1 && !force {
+		return image.Removal{}, errdefs.Conflict("conflict: unable to delete %s (must be forced) - image is referenced in multiple repositories", shortID(name))
+	}
 	if users, running := e.usersOf(img.ID); deletes && len(users) > 0 {
 		switch {
-		case !byName && len(img.Names) > 1 && !force:
-			// The store says which names to remove first.
 		case !force:
 			what := fmt.Sprintf("repository reference %q", familiar(name))
 			if !byName {

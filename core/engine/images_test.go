@@ -164,6 +164,15 @@ func TestContainerFromImage(t *testing.T) {
 	if err := e.Remove(id, RemoveOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	if err := e.TagImage("local/app:v1", "local/app:v2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.RemoveImage(img.ID.Hex()[:12], false); !errors.Is(err, errdefs.ErrConflict) || !strings.Contains(err.Error(), "referenced in multiple repositories") {
+		t.Errorf("rmi by ID of an image with two names: %v", err)
+	}
+	if r, err := e.RemoveImage("local/app:v2", false); err != nil || len(r.Untagged) != 1 || len(r.Deleted) != 0 {
+		t.Errorf("rmi of one of two names: %+v, %v", r, err)
+	}
 	if _, err := os.Stat(rootfs); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("rootfs left after rm: %v", err)
 	}
