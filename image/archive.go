@@ -42,7 +42,8 @@ type dockerManifest struct {
 
 // Load reads a docker-archive ("docker save") or an OCI image layout tar,
 // plain or compressed with gzip or zstd, from r in one pass (r may be a
-// pipe), and stores its images. Every
+// pipe), and stores its images; their Names are those the archive gave
+// (the store may hold more for the same image). Every
 // member is hashed as it is stored; OCI blobs must match their names.
 // Members no image uses are collected afterwards.
 func (s *Store) Load(ctx context.Context, r io.Reader, opt LoadOptions) ([]*Image, error) {
@@ -195,6 +196,7 @@ func (s *Store) loadDocker(ctx context.Context, b []byte, resolve func(string) (
 		if err != nil {
 			return out, fmt.Errorf("load: %w", err)
 		}
+		img.Names = names // what the archive named, as docker load reports
 		out = append(out, img)
 	}
 	return out, nil
@@ -299,6 +301,7 @@ func (s *Store) loadOCI(ctx context.Context, b []byte, opt LoadOptions) ([]*Imag
 		if err != nil {
 			return out, fmt.Errorf("load: %w", err)
 		}
+		img.Names = names
 		out = append(out, img)
 	}
 	if len(out) == 0 {

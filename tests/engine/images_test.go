@@ -248,8 +248,13 @@ func TestSaveLoad(t *testing.T) {
 	pipe := exec.Command("sh", "-c", `"$0" -H "unix://$1" save local/second:v1 > "$2" && "$0" -H "unix://$1" rmi -f "$3" && "$0" -H "unix://$1" load -q < "$2"`,
 		d.bin, d.sock, filepath.Join(d.dir, "second.tar"), id)
 	out, err := pipe.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "Loaded image: local/second:v1") {
+	if err != nil || !strings.HasSuffix(string(out), "\nLoaded image: local/second:v1\n") {
 		t.Fatalf("save | load: %v: %s", err, out)
+	}
+	// Loading an image the store has under more names reports the archive's.
+	d.must("tag", "local/second:v1", "local/third:v1")
+	if out := d.must("load", "-i", filepath.Join(d.dir, "second.tar")); out != "Loaded image: local/second:v1" {
+		t.Errorf("load of a known image: %q", out)
 	}
 	if _, errs, code := d.petrel("save", "-o", filepath.Join(d.dir, "none.tar"), "nosuch"); code != 1 || !strings.Contains(errs, "No such image: nosuch") {
 		t.Errorf("save of an unknown image: %d %s", code, errs)
