@@ -189,3 +189,27 @@ func TestRebase(t *testing.T) {
 		}
 	}
 }
+
+// The "./" entry changes the destination only when asked.
+func TestRootAttrs(t *testing.T) {
+	root := t.TempDir()
+	os.Mkdir(filepath.Join(root, "d"), 0o755)
+	r := mustRoot(t, root)
+	arch := func() *bytes.Buffer {
+		var buf bytes.Buffer
+		tw := tar.NewWriter(&buf)
+		tw.WriteHeader(&tar.Header{Name: "./", Typeflag: tar.TypeDir, Mode: 0o1777})
+		tw.Close()
+		return &buf
+	}
+	mode := func() os.FileMode {
+		fi, _ := os.Stat(filepath.Join(root, "d"))
+		return fi.Mode()
+	}
+	if err := r.Untar("/d", arch(), UntarOptions{Owner: self()}); err != nil || mode() != os.ModeDir|0o755 {
+		t.Errorf("without RootAttrs: %v, mode %v", err, mode())
+	}
+	if err := r.Untar("/d", arch(), UntarOptions{Owner: self(), RootAttrs: true}); err != nil || mode() != os.ModeDir|os.ModeSticky|0o777 {
+		t.Errorf("with RootAttrs: %v, mode %v", err, mode())
+	}
+}

@@ -210,6 +210,9 @@ type UntarOptions struct {
 	// Rebase, when its first element is set, renames the archive's top
 	// entry (and what is below it) from Rebase[0] to Rebase[1].
 	Rebase [2]string
+	// RootAttrs gives the destination directory the owner and mode of
+	// the archive's "./" entry; otherwise it is left as it is.
+	RootAttrs bool
 }
 
 // rebase renames name's first component from old to new.
@@ -272,7 +275,30 @@ func (r *Root) extract(dir string, hdr *tar.Header, body io.Reader, o UntarOptio
 		return err
 	}
 	if name == "" {
-		return nil // the destination itself
+		// The destination itself: with RootAttrs a directory takes the
+		// entry's owner and mode, as tar does with "./".
+		if !o.RootAttrs {
+			return nil
+		}
+		if hdr.Typeflag != tar.TypeDir {
+			return fmt.Errorf("archive entry %q would replace the destination %s", hdr.Name, dir)
+		}
+		fd, err := r.open(dir, unix.O_RDONLY|unix.O_DIRECTORY)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		uid, gid := hdr.Uid, hdr.Gid
+		if o.Owner != nil {
+			uid, gid = o.Owner[0], o.Owner[1]
+		}
+		if err := unix.Fchown(fd, uid, gid); err != nil {
+			return &os.PathError{Op: "chown", Path: dir, Err: err}
+		}
+		if err := unix.Fchmod(fd, uint32(hdr.Mode&0o7777)); err != nil {
+			return &os.PathError{Op: "chmod", Path: dir, Err: err}
+		}
+		return nil
 	}
 	parent, base := path.Split(name)
 	pfd, err := r.open(path.Join(dir, parent), unix.O_PATH|unix.O_DIRECTORY)

@@ -2,6 +2,8 @@ package engine
 
 import (
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -11,6 +13,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/petrel-edge/petrel/core/api"
+	"github.com/petrel-edge/petrel/core/archive"
 	"github.com/petrel-edge/petrel/core/errdefs"
 	"github.com/petrel-edge/petrel/core/volume"
 )
@@ -290,6 +293,12 @@ func (e *Engine) applyMounts(s *specs.Spec, hc *api.HostConfig) error {
 			if m.ro {
 				opts = append(opts, "ro")
 			}
+			if !m.nocopy && s.Root != nil {
+				rootfs := s.Root.Path
+				if err := e.vols.Populate(m.src, func(dir string) error { return copyUp(rootfs, m.dst, dir) }); err != nil {
+					return fmt.Errorf("volume %s: copy %s from the container: %w", m.src, m.dst, err)
+				}
+			}
 			s.Mounts = append(s.Mounts, specs.Mount{Destination: m.dst, Type: "bind", Source: e.vols.Path(m.src), Options: opts})
 			continue
 		}
@@ -307,6 +316,31 @@ func (e *Engine) applyMounts(s *specs.Spec, hc *api.HostConfig) error {
 		s.Mounts = append(s.Mounts, specs.Mount{Destination: m.dst, Type: "bind", Source: m.src, Options: opts})
 	}
 	return nil
+}
+
+// copyUp fills a new volume with what the container's rootfs holds at
+// the mount point, as Docker does (unless nocopy): owners, modes and
+// links kept, nothing followed outside either root.
+func copyUp(rootfs, dst, volDir string) error {
+	src, err := archive.OpenRoot(rootfs)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	st, err := src.Stat(dst + "/.")
+	if err != nil || !st.Mode.IsDir() {
+		return nil // nothing there to copy
+	}
+	to, err := archive.OpenRoot(volDir)
+	if err != nil {
+		return err
+	}
+	defer to.Close()
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(src.Tar(dst+"/.", pw)) }()
+	err = to.Untar("/", pr, archive.UntarOptions{RootAttrs: true})
+	pr.CloseWithError(errors.New("copy ended"))
+	return err
 }
 
 // mountPoints describes the container's mounts for inspect and ps; the

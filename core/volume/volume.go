@@ -225,3 +225,30 @@ func (s *Store) IsAnonymous(name string) bool {
 	var rec record
 	return json.Unmarshal(data, &rec) == nil && rec.Anonymous
 }
+
+// populatedFile marks a volume that has been mounted once: Docker copies
+// the container's content into a volume on its first mount only.
+const populatedFile = "populated"
+
+// Populate runs fill on the data directory of a volume mounted for the
+// first time while it is empty (Docker's copy of the image's content);
+// later mounts, and a volume that already holds data, are left alone.
+func (s *Store) Populate(name string, fill func(dir string) error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	marker := filepath.Join(s.dir, name, populatedFile)
+	if _, err := os.Stat(marker); err == nil {
+		return nil
+	}
+	dir := filepath.Join(s.dir, name, dataDir)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("volume %s: %w", name, err)
+	}
+	if len(ents) == 0 {
+		if err := fill(dir); err != nil {
+			return err
+		}
+	}
+	return atomicfile.WriteFile(marker, nil, 0o600)
+}

@@ -97,3 +97,33 @@ func TestSweep(t *testing.T) {
 		t.Errorf("after sweep: %v", ents)
 	}
 }
+
+// A volume is filled on its first mount only, and only when empty.
+func TestPopulate(t *testing.T) {
+	s, _ := Open(t.TempDir())
+	s.Create(api.VolumeCreateRequest{Name: "v1"})
+	s.Create(api.VolumeCreateRequest{Name: "v2"})
+	calls := 0
+	fill := func(dir string) error {
+		calls++
+		return os.WriteFile(filepath.Join(dir, "seed"), []byte("x"), 0o644)
+	}
+	for i := 0; i < 2; i++ {
+		if err := s.Populate("v1", fill); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if calls != 1 {
+		t.Errorf("filled %d times, want once", calls)
+	}
+	os.WriteFile(filepath.Join(s.Path("v2"), "mine"), nil, 0o644)
+	if err := s.Populate("v2", fill); err != nil || calls != 1 {
+		t.Errorf("a volume with data was filled: %v, %d calls", err, calls)
+	}
+	if err := s.Populate("v1", func(string) error { return errors.New("boom") }); err != nil {
+		t.Errorf("a populated volume ran fill again: %v", err)
+	}
+	if err := s.Populate("nosuch", fill); err == nil {
+		t.Error("populate of a missing volume succeeded")
+	}
+}

@@ -362,6 +362,18 @@ func TestVolumes(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(missing, "made")); err != nil {
 		t.Errorf("-v host path: %v", err)
 	}
+	// A new volume starts with what the container has at its mount point
+	// (unless nocopy), on its first mount only.
+	if out := d.must(d.runArgs("--rm", "-v", "seeded:/etc", "none", "sh", "-c", "grep -c ^root: /etc/passwd; rm /etc/passwd")...); out != "1" {
+		t.Errorf("copy into a new volume: %q", out)
+	}
+	if out := d.must(d.runArgs("--rm", "-v", "seeded:/etc", "none", "sh", "-c", "test -e /etc/passwd && echo again || echo once")...); out != "once" {
+		t.Errorf("second mount of the volume: %q", out)
+	}
+	if out := d.must(d.runArgs("--rm", "--mount", "type=volume,source=bare,target=/etc,volume-nocopy", "none", "sh", "-c", "test -e /etc/passwd && echo copied || echo empty")...); out != "empty" {
+		t.Errorf("volume-nocopy: %q", out)
+	}
+	d.must("volume", "rm", "seeded", "bare")
 	// Bad specifications: a clear error, no container, no volume.
 	for _, tc := range []struct {
 		want string
