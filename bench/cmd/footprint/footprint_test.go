@@ -57,7 +57,7 @@ func TestSavedRatios(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	write("runtimebench.json", `{"subject":"petrel","ratios":{"run":{"runc":0.64,"crun":1.75}}}`)
+	write("runtimebench.json", `{"subject":"petrel","ratios":{"run":{"petrel/runc":0.64,"petrel/crun":1.75}}}`)
 	write("pullbench.json", `{"subject":"petrel","tools":[{"name":"petrel","total":{"median_ms":2700},"peak_rss":{"median_kb":12700}},`+
 		`{"name":"podman","total":{"median_ms":5900},"peak_rss":{"median_kb":61800}},{"name":"skopeo+umoci","skipped":"not installed"}]}`)
 	got, notes := savedRatios(dir)

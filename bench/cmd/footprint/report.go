@@ -47,7 +47,8 @@ func savedRatios(dir string) ([]ratio, []string) {
 		for _, op := range []string{"run", "create", "start", "state", "kill+delete"} {
 			others := sortedKeys(rt.Ratios[op])
 			for _, other := range others {
-				out = append(out, ratio{"runtime", fmt.Sprintf("%s %s/%s", op, rt.Subject, other), rt.Ratios[op][other]})
+				// Keyed "petrel/runc": the subject over the other.
+				out = append(out, ratio{"runtime", op + " " + other, rt.Ratios[op][other]})
 			}
 		}
 	}
