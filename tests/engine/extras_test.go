@@ -299,6 +299,23 @@ func TestUpdate(t *testing.T) {
 	if pids() != "30" {
 		t.Errorf("update of a stopped container: pids %s", pids())
 	}
+	// CFS period and quota, cpuset, shares and block I/O weight.
+	id2 := d.must(d.runArgs("-d", "--name", "cfs", "none", "sleep", "1000")...)
+	d.must("update", "--cpu-period", "50000", "--cpu-quota", "25000", "--cpuset-cpus", "0", "--cpu-shares", "512", "--blkio-weight", "300", "cfs")
+	if _, err := os.Stat("/sys/fs/cgroup/cpu/petrel/" + id2); err == nil {
+		if got := cgroupFile(t, id2, "cpu/cpu.cfs_quota_us", "") + " " + cgroupFile(t, id2, "cpu/cpu.cfs_period_us", "") + " " +
+			cgroupFile(t, id2, "cpu/cpu.shares", ""); got != "25000 50000 512" {
+			t.Errorf("cgroup v1 quota, period, shares: %s", got)
+		}
+	} else if got := cgroupFile(t, id2, "", "cpu.max"); got != "25000 50000" {
+		t.Errorf("cgroup v2 cpu.max: %s", got)
+	}
+	if got := cgroupFile(t, id2, "cpuset/cpuset.cpus", "cpuset.cpus"); got != "0" {
+		t.Errorf("cpuset.cpus: %s", got)
+	}
+	if got := d.inspect("cfs", ".HostConfig.BlkioWeight") + " " + d.inspect("cfs", ".HostConfig.CpuShares"); got != "300 512" {
+		t.Errorf("host config blkio weight and shares: %s", got)
+	}
 	// --rm containers keep no restart policy.
 	d.must(d.runArgs("-d", "--rm", "--name", "tmp", "none", "sleep", "1000")...)
 	d.fails("AutoRemove", "update", "--restart", "always", "tmp")
