@@ -163,6 +163,8 @@ func TestCp(t *testing.T) {
 	if data, _ := os.ReadFile(filepath.Join(host, "in.txt")); string(data) != "from the host\n" {
 		t.Errorf("a failed copy changed the source: %q", data)
 	}
+	d.must(d.runArgs("-d", "--name", "ro", "--read-only", "none", "sleep", "1000")...)
+	d.fails("read-only", "cp", filepath.Join(host, "in.txt"), "ro:/tmp/")
 	// The API: HEAD answers the path's stat in the header.
 	req, _ := http.NewRequest("HEAD", "http://petrel/v1.41/containers/box/archive?path=/tmp/in.txt", nil)
 	resp, err := d.httpClient().Do(req)
