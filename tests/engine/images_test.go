@@ -167,6 +167,7 @@ func TestRunPullsMissingImage(t *testing.T) {
 	reg := testreg.Start(t, "", "")
 	reg.Push(t, "bb", "1", testImage())
 	name := reg.Host + "/bb:1"
+	since := strconv.FormatInt(time.Now().Add(-time.Second).Unix(), 10)
 	if _, errs, code := d.petrel("run", "--rm", "--pull", "never", name, "true"); code != 125 || !strings.Contains(errs, "No such image: "+name) {
 		t.Errorf("run --pull never: exit %d, %s", code, errs)
 	}
@@ -186,6 +187,16 @@ func TestRunPullsMissingImage(t *testing.T) {
 	out = d.must("rmi", "local/alias:v2")
 	if out != "Untagged: local/alias:v2" {
 		t.Errorf("rmi of one of two names: %q", out)
+	}
+	out = d.must("events", "--since", since, "--until", strconv.FormatInt(time.Now().Add(time.Second).Unix(), 10))
+	var actions []string
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) >= 3 && f[1] == "image" {
+			actions = append(actions, f[2])
+		}
+	}
+	if got := strings.Join(actions, " "); got != "pull tag untag" {
+		t.Errorf("image events %q, want pull tag untag:\n%s", got, out)
 	}
 }
 
