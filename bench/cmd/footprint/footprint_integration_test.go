@@ -3,6 +3,7 @@
 package main
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -58,7 +59,7 @@ func TestIdleWritesNothing(t *testing.T) {
 	require(t, err == nil, "static busybox at "+busybox.HostBinary)
 	o := options{petrel: petrelBinary(t), binDir: t.TempDir(), containers: 10, healthy: 2, healthEvery: 2 * time.Second,
 		cycles: 3, idle: time.Minute, settle: time.Second}
-	rep, err := measure(o)
+	rep, err := measure(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -16,7 +17,7 @@ import (
 // gcSweep starts a fresh petreld under each environment of o.gc and
 // compares its memory: idle, with o.containers containers, and after
 // o.cycles run/rm cycles. "default" is the daemon's own settings.
-func gcSweep(o options, out io.Writer) error {
+func gcSweep(ctx context.Context, o options, out io.Writer) error {
 	work, err := os.MkdirTemp("", "fpgc")
 	if err != nil {
 		return err
@@ -44,7 +45,10 @@ func gcSweep(o options, out io.Writer) error {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return err
 		}
-		row, err := gcRun(o, dir, rootfs, env)
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		row, err := gcRun(ctx, o, dir, rootfs, env)
 		if err != nil {
 			return fmt.Errorf("%s: %w", setting, err)
 		}
@@ -55,7 +59,7 @@ func gcSweep(o options, out io.Writer) error {
 	return nil
 }
 
-func gcRun(o options, dir, rootfs string, env []string) (_ []string, err error) {
+func gcRun(ctx context.Context, o options, dir, rootfs string, env []string) (_ []string, err error) {
 	d, err := startPetreld(o.petrel, filepath.Join(dir, "root"), filepath.Join(dir, "state"), rootfs, dir, env)
 	if err != nil {
 		return nil, err
@@ -81,6 +85,9 @@ func gcRun(o options, dir, rootfs string, env []string) (_ []string, err error) 
 		return nil, err
 	}
 	for i := range o.cycles {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		if err := cycle(d, fmt.Sprintf("gcc%d", i)); err != nil {
 			return nil, err
 		}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -8,9 +9,11 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/petrel-edge/petrel/bench/busybox"
@@ -60,11 +63,18 @@ func main() {
 		fmt.Fprintln(os.Stderr, "footprint:", err)
 		os.Exit(2)
 	}
+	// SIGINT or SIGTERM end the run early, and everything it started is
+	// still removed: containers, daemon, mounts, loop devices.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	var err error
 	if o.gc != "" {
-		err = gcSweep(o, os.Stdout)
+		err = gcSweep(ctx, o, os.Stdout)
 	} else {
-		err = footprint(o, os.Stdout)
+		err = footprint(ctx, o, os.Stdout)
+	}
+	if errors.Is(err, context.Canceled) {
+		err = errors.New("interrupted (what the run started is removed)")
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "footprint:", err)
@@ -148,8 +158,8 @@ type writes struct {
 
 func (w writes) perMinute() float64 { return float64(w.Bytes) / (w.Seconds / 60) }
 
-func footprint(o options, out io.Writer) error {
-	rep, err := measure(o)
+func footprint(ctx context.Context, o options, out io.Writer) error {
+	rep, err := measure(ctx, o)
 	if err != nil {
 		return err
 	}
@@ -163,7 +173,7 @@ func footprint(o options, out io.Writer) error {
 }
 
 // measure takes every figure of the footprint.
-func measure(o options) (*report, error) {
+func measure(ctx context.Context, o options) (*report, error) {
 	rep := &report{Date: time.Now().UTC().Format("2006-01-02 15:04"), Host: hostLine(), Containers: o.containers, Cycles: o.cycles,
 		Healthy: o.healthy, HealthEvery: o.healthEvery.String()}
 	rep.Sizes, rep.Notes = sizes(o.binDir)
@@ -178,7 +188,7 @@ func measure(o options) (*report, error) {
 	if err := busybox.HostRootfs(rootfs); err != nil {
 		return nil, fmt.Errorf("busybox rootfs: %w", err)
 	}
-	if err := measurePetrel(o, work, rootfs, rep); err != nil {
+	if err := measurePetrel(ctx, o, work, rootfs, rep); err != nil {
 		return nil, err
 	}
 	if rep.RuntimePeak, err = runtimePeak(o.petrel, work, rootfs); err != nil {
@@ -199,7 +209,7 @@ func measure(o options) (*report, error) {
 // measurePetrel runs petreld with its root and its state each on a
 // scratch filesystem: idle memory, N silent containers, the writes while
 // they idle and for one lifecycle, then the create/rm cycles.
-func measurePetrel(o options, work, rootfs string, rep *report) (err error) {
+func measurePetrel(ctx context.Context, o options, work, rootfs string, rep *report) (err error) {
 	var scs [2]*scratch // root, state
 	defer func() {
 		for _, sc := range scs {
@@ -278,7 +288,7 @@ func measurePetrel(o options, work, rootfs string, rep *report) (err error) {
 		return err
 	}
 	defer rec.close()
-	if rep.Idle, err = countWrites(scs, rec, func() error { time.Sleep(o.idle); return nil }); err != nil {
+	if rep.Idle, err = countWrites(scs, rec, func() error { return sleep(ctx, o.idle) }); err != nil {
 		return err
 	}
 	// The health checks ran while idle.
@@ -296,6 +306,9 @@ func measurePetrel(o options, work, rootfs string, rep *report) (err error) {
 		return err
 	}
 	for i := range o.cycles {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		if err := cycle(d, fmt.Sprintf("fpc%d", i)); err != nil {
 			return err
 		}
@@ -303,6 +316,18 @@ func measurePetrel(o options, work, rootfs string, rep *report) (err error) {
 	time.Sleep(o.settle)
 	rep.DaemonAfter, err = readSmaps(d.pid())
 	return err
+}
+
+// sleep waits for d or until ctx is done.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func cycle(d *petreld, name string) error {

@@ -183,6 +183,12 @@ func (r *recorder) read() {
 				name = strings.TrimRight(string(b), "\x00")
 			}
 			off += unix.SizeofInotifyEvent + int(ev.Len)
+			if ev.Mask&unix.IN_Q_OVERFLOW != 0 {
+				r.mu.Lock()
+				r.seen["(inotify lost events: its queue overflowed)"]++
+				r.mu.Unlock()
+				continue
+			}
 			r.mu.Lock()
 			dir := r.dirs[int(ev.Wd)]
 			if ev.Mask&unix.IN_IGNORED != 0 {
