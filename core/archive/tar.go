@@ -126,7 +126,7 @@ func addEntry(tw *tar.Writer, dirfd int, name, tarName string) error {
 		return &os.PathError{Op: "lstat", Path: tarName, Err: err}
 	}
 	hdr := &tar.Header{Name: tarName, Mode: int64(st.Mode & 0o7777), Uid: int(st.Uid), Gid: int(st.Gid),
-		ModTime: time.Unix(st.Mtim.Sec, 0)}
+		ModTime: time.Unix(int64(st.Mtim.Sec), 0)}
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFREG:
 		hdr.Typeflag, hdr.Size = tar.TypeReg, st.Size
