@@ -83,6 +83,9 @@ func overTheAir(t *testing.T, stop syscall.Signal) {
 	if out := d.must("version"); !strings.Contains(out, "Version:      ota-B\n") {
 		t.Errorf("after the update the daemon reports:\n%s", out)
 	}
+	if out := d.must("info"); !strings.Contains(out, "Server Version: ota-B\n") {
+		t.Errorf("after the update petrel info says:\n%s", out)
+	}
 	if out, err := exec.Command(installed, "version").Output(); err != nil || !strings.HasPrefix(string(out), "petrel version ota-B\n") {
 		t.Errorf("installed petrel version: %q, %v", out, err)
 	}
