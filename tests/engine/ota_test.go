@@ -56,8 +56,9 @@ func overTheAir(t *testing.T, stop syscall.Signal) {
 		t.Fatalf("daemon A's version:\n%s", out)
 	}
 
-	// Both trap TERM with their own exit code, so that the codes recorded
-	// after the update prove the old shims reported them.
+	// Both trap TERM with an exit code of their own, so that the codes
+	// recorded after the update are the processes' own: svc's reported by
+	// A's shim, keeper's (restarted after the update) by B's.
 	loop := `trap "exit %d" TERM; echo %s; while :; do sleep 1 & wait $!; done`
 	d.must(d.runArgs("-d", "--name", "svc", "none", "sh", "-c", fmt.Sprintf(loop, 42, "svc-up"))...)
 	d.must(d.runArgs("-d", "--name", "keeper", "--restart", "always", "none", "sh", "-c", fmt.Sprintf(loop, 3, "keeper-up"))...)
