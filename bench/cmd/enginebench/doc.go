@@ -8,9 +8,8 @@
 // temporary work directory: petreld with its own root, state and socket;
 // containerd and dockerd with their own roots, states, sockets and
 // namespaces (no bridge, no iptables rules); podman with its own storage,
-// run root and network config. Docker and podman load a busybox image
-// built from the host's busybox-static (no network needed); petrel runs
-// the same root filesystem through --external-rootfs. Every container has
+// run root and network config. Each loads one busybox image built from
+// the host's busybox-static (no network needed). Every container has
 // --network none, so that the figures are the engines' own lifecycle.
 //
 // Memory comes first, on the fresh daemons: the PSS of the daemons idle

@@ -15,7 +15,7 @@ import (
 // setup holds what every engine's set-up needs.
 type setup struct {
 	work    string // the benchmark's work directory
-	rootfs  string // busybox root filesystem (petrel's --external-rootfs)
+	rootfs  string // busybox root filesystem, packed as archive
 	archive string // the busybox image as a docker-archive
 	paths   map[string]string
 	tag     string // unique per run: cgroup parents, namespaces
@@ -57,9 +57,8 @@ func lookPath(name, pkg string) (string, error) {
 	return filepath.Abs(p)
 }
 
-// startPetrel runs petreld on its own root, state and socket. Until the
-// engine runs images, its containers run from the busybox directory
-// (--external-rootfs; the image name is then ignored).
+// startPetrel runs petreld on its own root, state and socket and loads
+// the busybox image.
 func (e *engine) startPetrel(s setup) error {
 	bin, err := exec.LookPath(s.paths["petrel"])
 	if err != nil {
@@ -85,8 +84,11 @@ func (e *engine) startPetrel(s setup) error {
 		return err
 	}
 	e.cli, e.global = bin, []string{"-H", "unix://" + sock}
-	e.opts = []string{"--network", "none", "--external-rootfs", s.rootfs}
-	e.image = "none"
+	e.opts = []string{"--network", "none"}
+	e.image = image
+	if _, err := e.must("load", "--input", s.archive); err != nil {
+		return err
+	}
 	state := filepath.Join(e.dir, "state")
 	e.hostProc = func(argv []string) bool { return filepath.Base(argv[0]) == "petrel-shim" && argUnder(argv, state) }
 	// petrel version has no --format: the server's "Version:" line.
