@@ -68,6 +68,11 @@ type server struct {
 	exited    chan struct{}
 	output    sync.WaitGroup
 	waiting   atomic.Int32 // wait requests not yet answered
+	// answering counts accepted connections whose request is not yet
+	// answered (other than wait, attach and exec): the shim does not
+	// exit under them, or a container that exits at once would take
+	// the answer to its start with it.
+	answering atomic.Int32
 }
 
 // Serve runs the shim (call Tune first in a shim process): creates the container, reports on opts.Ready,
@@ -120,7 +125,10 @@ func serve(opts Options, rt ociRuntime) error {
 	s.mu.Unlock()
 	ex := &Exit{Pid: s.pid, Code: code, ExitedAt: exitedAt}
 	data, _ := json.Marshal(ex)
-	if err := atomicfile.WriteFile(opts.ExitFile, data, 0o600); err != nil {
+	// Atomic, not fsynced: the daemon reads it once the shim is gone;
+	// after a power cut no shim and no container survive, and the
+	// daemon records that whatever the file says.
+	if err := atomicfile.WriteFileVolatile(opts.ExitFile, data, 0o600); err != nil {
 		fmt.Fprintln(os.Stderr, "petrel-shim: record exit:", err)
 	}
 	s.mu.Lock()
@@ -136,7 +144,7 @@ func serve(opts Options, rt ociRuntime) error {
 	}
 	// Waiters get their answer before the socket goes away; a daemon
 	// that misses it reads the exit file.
-	for deadline := time.Now().Add(2 * time.Second); s.waiting.Load() > 0 && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(2 * time.Second); s.waiting.Load()+s.answering.Load() > 0 && time.Now().Before(deadline); {
 		time.Sleep(5 * time.Millisecond)
 	}
 	l.Close()
@@ -355,11 +363,15 @@ func (s *server) accept(l *net.UnixListener) {
 		if err != nil {
 			return
 		}
+		s.answering.Add(1)
 		go s.handle(c)
 	}
 }
 
+// handle serves one connection; accept counted it in s.answering.
 func (s *server) handle(c net.Conn) {
+	answered := sync.OnceFunc(func() { s.answering.Add(-1) })
+	defer answered()
 	br := bufio.NewReader(c)
 	line, err := br.ReadBytes('\n')
 	if err != nil {
@@ -374,9 +386,11 @@ func (s *server) handle(c net.Conn) {
 	}
 	switch req.Op {
 	case OpAttach:
+		answered()
 		s.attach(c, br, req)
 		return
 	case OpExec:
+		answered()
 		s.exec(c, br, req)
 		return
 	}
@@ -388,6 +402,7 @@ func (s *server) handle(c net.Conn) {
 	case OpWait:
 		s.waiting.Add(1)
 		defer s.waiting.Add(-1)
+		answered()
 		<-s.exited
 		resp = s.state()
 	case OpStart:

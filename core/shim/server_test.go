@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -323,4 +324,60 @@ func TestShimUpdate(t *testing.T) {
 	cl.Call(ctx, Request{Op: OpKill, Signal: 9})
 	waiter()
 	<-served
+}
+
+// exitAtStart is a container whose process exits the moment it starts,
+// while its runtime's start has yet to return (lcr's Start still removes
+// the exec fifo then).
+type exitAtStart struct {
+	*fakeRuntime
+	deleted chan struct{}
+	release chan struct{}
+}
+
+func (r *exitAtStart) start() error {
+	r.out.Close()
+	r.errw.Close()
+	r.exit <- 0
+	<-r.deleted
+	<-r.release
+	return nil
+}
+
+func (r *exitAtStart) delete() error { close(r.deleted); return nil }
+
+// The shim does not exit before it has answered a start, even when the
+// container is gone by then.
+func TestStartAnsweredBeforeExit(t *testing.T) {
+	dir := t.TempDir()
+	opts := Options{ID: "c3", Bundle: dir, RuntimeRoot: dir, Socket: filepath.Join(dir, "s.sock"), ExitFile: filepath.Join(dir, "exit.json")}
+	rt := &exitAtStart{fakeRuntime: &fakeRuntime{}, deleted: make(chan struct{}), release: make(chan struct{})}
+	served := make(chan error, 1)
+	go func() { served <- serve(opts, rt) }()
+	ctx := context.Background()
+	cl := &Client{Socket: opts.Socket}
+	for {
+		if _, err := cl.Call(ctx, Request{Op: OpState}); err == nil {
+			break
+		}
+	}
+	answer := make(chan error, 1)
+	go func() {
+		_, err := cl.Call(ctx, Request{Op: OpStart})
+		answer <- err
+	}()
+	<-rt.deleted
+	select {
+	case err := <-served:
+		t.Errorf("the shim finished (%v) while its answer to start was pending", err)
+		served <- err
+	case <-time.After(300 * time.Millisecond):
+	}
+	close(rt.release)
+	if err := <-answer; err != nil {
+		t.Errorf("start: %v, want an answer", err)
+	}
+	if err := <-served; err != nil {
+		t.Errorf("serve: %v", err)
+	}
 }

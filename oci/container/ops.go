@@ -52,7 +52,9 @@ func (c *Container) Start(warn func(string)) error {
 			return fmt.Errorf("container %s: init exited before start", c.ID)
 		}
 	}
-	if err := os.Remove(fifo); err != nil {
+	// A process that exits at once may be reaped, and its state
+	// deleted by its shim, before we get here: the fifo is gone then.
+	if err := os.Remove(fifo); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("remove exec fifo: %w", err)
 	}
 	if h := spec.Hooks; h != nil && len(h.Poststart) > 0 {
