@@ -89,13 +89,43 @@ func newContainer(rec record, hc *api.HostConfig, dir string) *Container {
 func (c *Container) lock()   { c.op <- struct{}{} }
 func (c *Container) unlock() { <-c.op }
 
-// save writes the record atomically; c.mu must be held.
+// save writes the record after a change of state; c.mu must be held.
+// The write is atomic (a crashed daemon leaves the old record or the
+// new one) and fsynced only when a host reboot acts on the state (see
+// durable): otherwise a power cut stops every container anyway, and the
+// next daemon records that, so the fsyncs, several milliseconds each on
+// flash, would buy nothing.
 func (c *Container) save() error {
+	return c.write(c.durable())
+}
+
+// saveDurable writes the record and makes it durable: for what must
+// outlive a power cut whatever the state, the container's existence and
+// its name; c.mu must be held.
+func (c *Container) saveDurable() error { return c.write(true) }
+
+func (c *Container) write(durable bool) error {
 	data, err := json.Marshal(&c.rec)
 	if err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(filepath.Join(c.dir, recordFile), data, 0o600)
+	p := filepath.Join(c.dir, recordFile)
+	if durable {
+		return atomicfile.WriteFile(p, data, 0o600)
+	}
+	return atomicfile.WriteFileVolatile(p, data, 0o600)
+}
+
+// durable reports whether the container's state must survive a power
+// cut: when its restart policy starts it again at daemon start after a
+// reboot (always, unless-stopped), which reads the state and the
+// manual-stop flag; c.mu must be held.
+func (c *Container) durable() bool {
+	switch c.hostConfig.RestartPolicy.Name {
+	case "always", "unless-stopped":
+		return true
+	}
+	return false
 }
 
 func (c *Container) saveHostConfig() error {

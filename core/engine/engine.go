@@ -56,6 +56,9 @@ type Engine struct {
 	byName map[string]*Container
 	execs  map[string]*execRecord
 	vols   *volume.Store
+	// creating holds the names of creates in progress, which work
+	// without e.mu held; see reserveName.
+	creating map[string]reservation
 
 	imgMu    sync.Mutex
 	imgStore *image.Store // opened on first use, see images()
@@ -248,7 +251,7 @@ func (e *Engine) newName() string {
 		if i > 10 {
 			n += fmt.Sprint(i)
 		}
-		if _, ok := e.byName[n]; !ok {
+		if !e.nameTaken(n) {
 			return n
 		}
 	}

@@ -45,7 +45,8 @@ func writeEtcFiles(dir string, s *specs.Spec, hostname string, hostNetwork bool)
 	}
 	for _, f := range files {
 		p := filepath.Join(dir, f.name)
-		if err := atomicfile.WriteFile(p, f.data, 0o644); err != nil {
+		// Written anew at every start: atomic, but no fsync is needed.
+		if err := atomicfile.WriteFileVolatile(p, f.data, 0o644); err != nil {
 			return err
 		}
 		s.Mounts = append(s.Mounts, specs.Mount{Destination: f.dst, Type: "bind", Source: p, Options: []string{"rbind", "rprivate"}})

@@ -213,8 +213,8 @@ func (e *Engine) Image(name string) (*image.Image, error) {
 	return img, imageErr(err, name)
 }
 
-// usersOf returns the containers made from image id, and whether one of
-// them runs.
+// usersOf returns the containers made (or being made) from image id, and
+// whether one of them runs.
 func (e *Engine) usersOf(id digest.Digest) (users []string, running bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -225,6 +225,11 @@ func (e *Engine) usersOf(id digest.Digest) (users []string, running bool) {
 			running = running || c.running()
 		}
 		c.mu.Unlock()
+	}
+	for _, r := range e.creating {
+		if r.image == string(id) {
+			users = append(users, r.id)
+		}
 	}
 	return users, running
 }

@@ -77,20 +77,29 @@ func (e *Engine) CreateWith(o CreateOptions, cfg api.Config, hc *api.HostConfig)
 	if len(args) == 0 {
 		return "", nil, errdefs.Invalid("no command specified")
 	}
-	inUse := func(other *Container) error {
-		return errdefs.Conflict("Conflict. The container name \"/%s\" is already in use by container \"%s\". You have to remove (or rename) that container to be able to reuse that name.", name, other.rec.ID)
+	// The name (and the image, for rmi) is reserved under e.mu; the
+	// directory, the image's writable layer and the durable records are
+	// made without it, so that concurrent creates do not wait on each
+	// other's mounts and fsyncs, nor block lookups.
+	var imageID string
+	if img != nil {
+		imageID = string(img.ID)
 	}
-	if name != "" {
-		e.mu.Lock()
-		other, ok := e.byName[name]
+	e.mu.Lock()
+	if name == "" {
+		name = e.newName()
+	} else if err := e.nameConflict(name); err != nil {
 		e.mu.Unlock()
-		if ok {
-			return "", nil, inUse(other)
-		}
+		return "", nil, err
 	}
-	// The directory and the image's writable layer are made before the
-	// engine's lock is taken, so that concurrent creates do not wait on
-	// each other's mounts; the directory's exclusive mkdir reserves the ID.
+	e.reserveName(name, reservation{image: imageID, hc: hc})
+	e.mu.Unlock()
+	defer func() {
+		e.mu.Lock()
+		delete(e.creating, name)
+		e.mu.Unlock()
+	}()
+	// The directory's exclusive mkdir reserves the ID.
 	var dir string
 	for {
 		id = newID()
@@ -103,8 +112,13 @@ func (e *Engine) CreateWith(o CreateOptions, cfg api.Config, hc *api.HostConfig)
 			return "", nil, fmt.Errorf("create container dir: %w", err)
 		}
 	}
+	e.mu.Lock()
+	r := e.creating[name]
+	r.id = id
+	e.creating[name] = r
+	e.mu.Unlock()
 	rec := record{
-		ID: id, Created: time.Now().UTC(), Path: args[0], Args: args[1:], Config: &cfg,
+		ID: id, Name: name, Created: time.Now().UTC(), Path: args[0], Args: args[1:], Config: &cfg,
 		State: State{Status: StatusCreated}, Runtime: hc.Runtime, Rootfs: rootfs, Driver: "external-rootfs",
 	}
 	if img != nil {
@@ -121,25 +135,20 @@ func (e *Engine) CreateWith(o CreateOptions, cfg api.Config, hc *api.HostConfig)
 		os.RemoveAll(dir)
 	}
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	if name == "" {
-		name = e.newName()
-	} else if other, ok := e.byName[name]; ok {
-		undo()
-		return "", nil, inUse(other)
-	}
 	madeVols, err := e.createVolumes(hc)
+	e.mu.Unlock()
 	if err != nil {
 		undo()
 		return "", nil, err
 	}
 	undoAll := func() {
 		undo()
+		e.mu.Lock()
 		for _, n := range madeVols {
 			e.vols.Remove(n)
 		}
+		e.mu.Unlock()
 	}
-	rec.Name = name
 	if e.logDriver(hc) == "json-file" {
 		rec.LogPath = filepath.Join(dir, id+"-json.log")
 	}
@@ -148,14 +157,51 @@ func (e *Engine) CreateWith(o CreateOptions, cfg api.Config, hc *api.HostConfig)
 		undoAll()
 		return "", nil, err
 	}
-	if err := c.save(); err != nil {
+	if err := c.saveDurable(); err != nil {
 		undoAll()
 		return "", nil, err
 	}
+	e.mu.Lock()
 	e.byID[id] = c
 	e.byName[name] = c
+	e.mu.Unlock()
 	e.event(c, "create")
 	return id, nil, nil
+}
+
+// nameTaken reports whether a container has name or a create in
+// progress reserved it; e.mu held.
+func (e *Engine) nameTaken(name string) bool {
+	_, ok := e.byName[name]
+	_, creating := e.creating[name]
+	return ok || creating
+}
+
+// nameConflict is Docker's error for a name in use; e.mu held.
+func (e *Engine) nameConflict(name string) error {
+	if !e.nameTaken(name) {
+		return nil
+	}
+	owner := e.creating[name].id
+	if other, ok := e.byName[name]; ok {
+		owner = other.rec.ID
+	}
+	return errdefs.Conflict("Conflict. The container name \"/%s\" is already in use by container \"%s\". You have to remove (or rename) that container to be able to reuse that name.", name, owner)
+}
+
+// A reservation is a create in progress: the container's ID (once
+// made), its image and its host config (the volumes it mounts).
+type reservation struct {
+	id, image string
+	hc        *api.HostConfig
+}
+
+// reserveName holds name for a create in progress; e.mu held.
+func (e *Engine) reserveName(name string, r reservation) {
+	if e.creating == nil {
+		e.creating = map[string]reservation{}
+	}
+	e.creating[name] = r
 }
 
 func (e *Engine) logDriver(hc *api.HostConfig) string {
@@ -357,7 +403,8 @@ func (e *Engine) start(c *Container) (err error) {
 	if err != nil {
 		return fail(err)
 	}
-	if err := atomicfile.WriteFile(filepath.Join(c.dir, specFile), data, 0o600); err != nil {
+	// Generated anew at every start: atomic, but no fsync is needed.
+	if err := atomicfile.WriteFileVolatile(filepath.Join(c.dir, specFile), data, 0o600); err != nil {
 		return fail(err)
 	}
 	os.Remove(filepath.Join(c.dir, exitFile))
@@ -874,11 +921,11 @@ func (e *Engine) Rename(id, newName string) error {
 		if old == newName {
 			return errdefs.Invalid("Renaming a container with the same name as its current name")
 		}
-		if other, ok := e.byName[newName]; ok {
-			return errdefs.Conflict("Conflict. The container name \"/%s\" is already in use by container \"%s\". You have to remove (or rename) that container to be able to reuse that name.", newName, other.rec.ID)
+		if err := e.nameConflict(newName); err != nil {
+			return err
 		}
 		c.rec.Name = newName
-		if err := c.save(); err != nil {
+		if err := c.saveDurable(); err != nil {
 			c.rec.Name = old
 			return err
 		}

@@ -74,7 +74,7 @@ func anyMatch(want []string, ok func(string) bool) bool {
 }
 
 // volumeUsersLocked maps volume names to the ids of the containers
-// that mount them; e.mu held.
+// that mount them, created or being created; e.mu held.
 func (e *Engine) volumeUsersLocked() map[string][]string {
 	users := map[string][]string{}
 	for id, c := range e.byID {
@@ -83,6 +83,14 @@ func (e *Engine) volumeUsersLocked() map[string][]string {
 		c.mu.Unlock()
 		for _, n := range names {
 			users[n] = append(users[n], id)
+		}
+	}
+	for _, r := range e.creating {
+		if r.hc == nil {
+			continue
+		}
+		for _, n := range volumeNames(r.hc) {
+			users[n] = append(users[n], r.id)
 		}
 	}
 	for _, ids := range users {
