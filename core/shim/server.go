@@ -370,7 +370,13 @@ func (s *server) accept(l *net.UnixListener) {
 
 // handle serves one connection; accept counted it in s.answering.
 func (s *server) handle(c net.Conn) {
-	answered := sync.OnceFunc(func() { s.answering.Add(-1) })
+	counted := true
+	answered := func() {
+		if counted {
+			counted = false
+			s.answering.Add(-1)
+		}
+	}
 	defer answered()
 	br := bufio.NewReader(c)
 	line, err := br.ReadBytes('\n')
