@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"path"
 	"strconv"
 	"strings"
@@ -19,8 +20,10 @@ import (
 // archiveTarget finds where a container path lives: for a running
 // container, its own view through /proc/PID/root (every mount in it);
 // for a stopped one, the rootfs or the bind or volume mounted there.
-// It returns the root, the path inside it and whether writes are refused.
-func (e *Engine) archiveTarget(id, p string) (*archive.Root, string, bool, error) {
+// It returns the root (closed with its release, which also gives back
+// the stopped container's operation token), the path inside it and
+// whether writes are refused.
+func (e *Engine) archiveTarget(id, p string) (*archiveRoot, string, bool, error) {
 	if p == "" {
 		return nil, "", false, errdefs.Invalid("a path in the container is required")
 	}
@@ -29,7 +32,53 @@ func (e *Engine) archiveTarget(id, p string) (*archive.Root, string, bool, error
 		return nil, "", false, err
 	}
 	c.mu.Lock()
-	running, pid, rootfs, hc := c.running(), c.rec.State.Pid, c.rec.Rootfs, c.hostConfig
+	running := c.running()
+	c.mu.Unlock()
+	unlock := func() {}
+	if !running {
+		// A stopped container neither starts nor goes meanwhile, and
+		// an image container's rootfs is mounted again if it is not.
+		c.lock()
+		unlock = c.unlock
+		c.mu.Lock()
+		running, removed := c.running(), c.removed
+		c.mu.Unlock()
+		if running {
+			c.unlock()
+			return e.archiveTarget(id, p)
+		}
+		if removed {
+			c.unlock()
+			return nil, "", false, errdefs.NotFound("No such container: %s", id)
+		}
+		if err := e.mountRootfs(c); err != nil {
+			c.unlock()
+			return nil, "", false, err
+		}
+	}
+	r, inner, ro, err := e.archiveTargetOf(c, p, running)
+	if err != nil {
+		unlock()
+		return nil, "", false, err
+	}
+	return &archiveRoot{Root: r, unlock: unlock}, inner, ro, nil
+}
+
+// archiveRoot is a root with what to give back when done.
+type archiveRoot struct {
+	*archive.Root
+	unlock func()
+}
+
+func (r *archiveRoot) Close() error {
+	err := r.Root.Close()
+	r.unlock()
+	return err
+}
+
+func (e *Engine) archiveTargetOf(c *Container, p string, running bool) (*archive.Root, string, bool, error) {
+	c.mu.Lock()
+	pid, rootfs, hc, id := c.rec.State.Pid, c.rec.Rootfs, c.hostConfig, c.rec.ID
 	c.mu.Unlock()
 	clean := path.Clean("/" + p)
 	suffix := ""
@@ -60,12 +109,35 @@ func (e *Engine) archiveTarget(id, p string) (*archive.Root, string, bool, error
 		dir, inner = best.src, "/"+strings.TrimPrefix(strings.TrimPrefix(clean, best.dst), "/")
 	case best != nil && best.typ == "volume":
 		dir, inner = e.vols.Path(best.src), "/"+strings.TrimPrefix(strings.TrimPrefix(clean, best.dst), "/")
+		// cp is a first mount too: the volume gets the container's
+		// content before anything is copied in or out.
+		if !best.nocopy {
+			m := *best
+			if err := e.vols.Populate(m.src, func(d string) error { return copyUp(rootfs, m.dst, d) }); err != nil {
+				return nil, "", false, fmt.Errorf("volume %s: copy %s from the container: %w", m.src, m.dst, err)
+			}
+		}
 	}
 	r, err := archive.OpenRoot(dir)
 	if err != nil {
-		return nil, "", false, fmt.Errorf("container %s: %w", c.rec.ID, err)
+		if running {
+			return nil, "", false, errdefs.Conflict("container %s is not running any more", id)
+		}
+		return nil, "", false, fmt.Errorf("container %s: %w", id, err)
+	}
+	// The pid may have exited and been reused before the root was
+	// opened: the process must still be in the container's cgroup.
+	if running && !inCgroup(pid, id) {
+		r.Close()
+		return nil, "", false, errdefs.Conflict("container %s is not running any more", id)
 	}
 	return r, strings.TrimSuffix(inner, "/") + suffix, readonly, nil
+}
+
+// inCgroup reports whether process pid is in the cgroup of container id.
+func inCgroup(pid int, id string) bool {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
+	return err == nil && strings.Contains(string(data), "/"+id)
 }
 
 func notFound(err error, p, id string) error {

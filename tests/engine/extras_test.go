@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/petrel-edge/petrel/tests/internal/testenv"
+	"github.com/petrel-edge/petrel/tests/internal/testreg"
 )
 
 // fails runs the client, wants a non-zero exit and want in its stderr.
@@ -499,4 +500,32 @@ func TestSeccompDefault(t *testing.T) {
 	os.WriteFile(bad, []byte(`{"defaultAction":"SCMP_ACT_SOMETIMES"}`), 0o644)
 	d.fails("seccomp", append(d.runArgs("--security-opt", "seccomp="+bad), "none", "true")...)
 	d.fails("opening seccomp profile", append(d.runArgs("--security-opt", "seccomp=/nonexistent.json"), "none", "true")...)
+}
+
+// cp and volumes on an image container: the writable layer, and a new
+// volume filled from the image.
+func TestCpAndVolumesOnImage(t *testing.T) {
+	d := startDaemon(t)
+	reg := testreg.Start(t, "", "")
+	reg.Push(t, "bb", "1", testImage())
+	name := reg.Host + "/bb:1"
+	d.must("pull", "-q", name)
+	d.must("create", "--name", "img", "-v", "srvdata:/srv", name, "sh", "-c", "cat /srv/greeting /srv/added")
+	// Into the stopped container's writable layer, read back once it runs.
+	host := t.TempDir()
+	os.WriteFile(filepath.Join(host, "added"), []byte("added by cp\n"), 0o644)
+	d.must("cp", filepath.Join(host, "added"), "img:/srv/added")
+	d.must("start", "-a", "img")
+	if out := d.must("logs", "img"); out != "hello from a layer\nadded by cp" {
+		t.Errorf("image container with a copied file: %q", out)
+	}
+	// The volume started with the image's /srv; cp reads it back.
+	out := d.must("cp", "img:/srv/greeting", "-")
+	if !strings.Contains(out, "hello from a layer") {
+		t.Errorf("cp from the image's volume: %q", out)
+	}
+	d.must("cp", "img:/bin/busybox", filepath.Join(host, "bb"))
+	if fi, err := os.Stat(filepath.Join(host, "bb")); err != nil || fi.Mode()&0o111 == 0 {
+		t.Errorf("cp of an image's file: %v %v", fi, err)
+	}
 }
