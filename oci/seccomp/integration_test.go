@@ -159,7 +159,7 @@ func TestLoadDenies(t *testing.T) {
 		cfg: specs.LinuxSeccomp{
 			DefaultAction:   specs.ActErrno,
 			DefaultErrnoRet: uintp(uint(unix.ENOSYS)),
-			Syscalls:        []specs.LinuxSyscall{{Names: dockerAllowed(t), Action: specs.ActAllow}},
+			Syscalls:        []specs.LinuxSyscall{{Names: dockerProfileAllowed(t), Action: specs.ActAllow}},
 		},
 		want: "mkdirat=ENOSYS chmod777=ENOSYS chmod755=ENOSYS write=ok",
 	}, {
@@ -193,9 +193,9 @@ func TestLoadDenies(t *testing.T) {
 	}
 }
 
-// dockerAllowed is the allow list of the Docker-like profile less mkdir,
+// dockerProfileAllowed is the allow list of the Docker-like profile less mkdir,
 // mkdirat, chmod and fchmodat.
-func dockerAllowed(t *testing.T) []string {
+func dockerProfileAllowed(t *testing.T) []string {
 	var names []string
 	for _, n := range loadDockerProfile(t).Syscalls[0].Names {
 		switch n {
