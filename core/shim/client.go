@@ -222,12 +222,14 @@ func Spawn(opts SpawnOptions) (*os.Process, int, error) {
 	if stderr == nil {
 		stderr = null
 	}
+	// GOMAXPROCS in the environment, not only Tune's call: the runtime
+	// then starts with one P and one mcache of spans, not one per CPU.
 	cmd := &exec.Cmd{
 		Path: bin, Args: args,
 		Stdin: null, Stdout: null, Stderr: stderr,
 		ExtraFiles:  []*os.File{readyW},
 		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
-		Env:         []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "GOGC=20"},
+		Env:         []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "GOGC=20", "GOMAXPROCS=1"},
 	}
 	err = cmd.Start()
 	readyW.Close()

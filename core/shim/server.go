@@ -99,7 +99,21 @@ func Tune() {
 
 func serve(opts Options, rt ociRuntime) error {
 	s := &server{opts: opts, rt: rt, attachers: map[*attacher]struct{}{}, execs: map[string]*execProc{}, exited: make(chan struct{})}
-	l, err := s.setup()
+	// Creating the container grows the stack it runs on (decoding the
+	// spec recurses). On a goroutine of its own, that stack is freed when
+	// it returns, instead of staying with this one, which then waits in
+	// wait4, where its stack cannot shrink, for the container's life.
+	type setupResult struct {
+		l   *net.UnixListener
+		err error
+	}
+	done := make(chan setupResult, 1)
+	go func() {
+		l, err := s.setup()
+		done <- setupResult{l, err}
+	}()
+	r := <-done
+	l, err := r.l, r.err
 	if err != nil {
 		s.ready(Response{Error: err.Error()})
 		return err
