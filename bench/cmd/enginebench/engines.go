@@ -230,6 +230,8 @@ func (e *engine) startPodman(s setup) error {
 	conf := `[containers]
 default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
 
+log_driver = "k8s-file"
+
 [engine]
 cgroup_manager = "cgroupfs"
 events_logger = "file"

@@ -26,8 +26,42 @@ func main() {
 var ops = []string{"create", "start", "stop", "rm", "run --rm"}
 
 // sleeper is the process of created containers: a PID 1 that exits on
-// SIGTERM, so that stop measures the engine and not its kill timeout.
-var sleeper = []string{"sh", "-c", `trap "exit 0" TERM; sleep 100000 & wait`}
+// SIGTERM, so that stop measures the engine and not its kill timeout. It
+// says readyLine once its trap is set: a SIGTERM before that would be
+// ignored (PID 1 has no default action), so stop waits for the line.
+var sleeper = []string{"sh", "-c", `trap "exit 0" TERM; echo ` + readyLine + `; sleep 100000 & wait`}
+
+const readyLine = "enginebench-ready"
+
+// readyTimeout bounds the wait for containers to set their trap.
+const readyTimeout = 2 * time.Minute
+
+// waitReady waits, untimed, until every named container has logged
+// readyLine, so that stop measures stopping and not a race with the
+// shell's start.
+func waitReady(e *engine, names []string) error {
+	deadline := time.Now().Add(readyTimeout)
+	for len(names) > 0 {
+		var left []string
+		for _, n := range names {
+			out, err := e.must("logs", n)
+			if err != nil {
+				return err
+			}
+			if !strings.Contains(out, readyLine) {
+				left = append(left, n)
+			}
+		}
+		if names = left; len(names) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d containers (%s, …) did not say %q within %v", len(names), names[0], readyLine, readyTimeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return nil
+}
 
 type options struct {
 	n, warmup    int
@@ -299,6 +333,11 @@ func single(e *engine, i int) (map[string]time.Duration, error) {
 		{"run --rm", append(append([]string{"run", "--rm"}, e.opts...), e.image, "true")},
 	}
 	for _, st := range steps {
+		if st.op == "stop" {
+			if err := waitReady(e, []string{name}); err != nil {
+				return nil, err
+			}
+		}
 		d, _, err := e.call(st.args...)
 		if err != nil {
 			return nil, err
@@ -330,6 +369,15 @@ func concurrent(e *engine, c, round int) (map[string]time.Duration, error) {
 		}},
 	}
 	for _, ph := range phases {
+		if ph.op == "stop" {
+			names := make([]string, c)
+			for j := range c {
+				names[j] = name(j)
+			}
+			if err := waitReady(e, names); err != nil {
+				return nil, err
+			}
+		}
 		errs := make([]error, c)
 		var wg sync.WaitGroup
 		start := time.Now()
