@@ -23,11 +23,11 @@ import (
 // Index of the container's interface in the result's interfaces.
 const contIndex = 2
 
-// Add is the bridge plugin's ADD. On error everything it made so far is
+// add is the bridge plugin's ADD. On error everything it made so far is
 // removed again: the veth pair, the address reservation and the
 // masquerading rules (the bridge itself stays, as other containers may use
 // it).
-func Add(args *skel.CmdArgs) (retErr error) {
+func add(args *skel.CmdArgs, emit func(types.Result, string) error) (retErr error) {
 	n, cniVersion, err := LoadNetConf(args.StdinData, args.Args)
 	if err != nil {
 		return err
@@ -157,7 +157,26 @@ func Add(args *skel.CmdArgs) (retErr error) {
 	if n.DNS.Nameservers != nil || n.DNS.Search != nil || n.DNS.Options != nil || n.DNS.Domain != "" {
 		result.DNS = n.DNS
 	}
-	return types.PrintResult(result, cniVersion)
+	return emit(result, cniVersion)
+}
+
+// Add is the plugin's ADD as a CNI runtime calls it: the result goes to
+// stdout in the configuration's version.
+func Add(args *skel.CmdArgs) error { return add(args, types.PrintResult) }
+
+// AddResult is ADD for a caller in the same process: the result, in the
+// configuration's version, is returned instead of printed.
+func AddResult(args *skel.CmdArgs) (types.Result, error) {
+	var out types.Result
+	err := add(args, func(r types.Result, v string) error {
+		var err error
+		out, err = r.GetAsVersion(v)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 type gateway struct {

@@ -99,14 +99,33 @@ func Release(args *skel.CmdArgs) error {
 	return errors.Join(errs...)
 }
 
-// Add is host-local's ADD: it allocates and prints the result in the
+// add is host-local's ADD: it allocates and prints the result in the
 // configuration's version.
-func Add(args *skel.CmdArgs) error {
+func add(args *skel.CmdArgs, emit func(types.Result, string) error) error {
 	result, v, err := Allocate(args)
 	if err != nil {
 		return err
 	}
-	return types.PrintResult(result, v)
+	return emit(result, v)
+}
+
+// Add is the plugin's ADD as a CNI runtime calls it: the result goes to
+// stdout in the configuration's version.
+func Add(args *skel.CmdArgs) error { return add(args, types.PrintResult) }
+
+// AddResult is ADD for a caller in the same process: the result, in the
+// configuration's version, is returned instead of printed.
+func AddResult(args *skel.CmdArgs) (types.Result, error) {
+	var out types.Result
+	err := add(args, func(r types.Result, v string) error {
+		var err error
+		out, err = r.GetAsVersion(v)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // Del is host-local's DEL.

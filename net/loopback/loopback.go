@@ -31,9 +31,9 @@ func parseConf(data []byte) (*types.NetConf, error) {
 	return conf, nil
 }
 
-// Add brings lo up and prints the previous result, or one naming lo and
+// add brings lo up and emits the previous result, or one naming lo and
 // its loopback addresses.
-func Add(args *skel.CmdArgs) error {
+func add(args *skel.CmdArgs, emit func(types.Result, string) error) error {
 	conf, err := parseConf(args.StdinData)
 	if err != nil {
 		return err
@@ -71,7 +71,7 @@ func Add(args *skel.CmdArgs) error {
 		return err
 	}
 	if conf.PrevResult != nil {
-		return types.PrintResult(conf.PrevResult, conf.CNIVersion)
+		return emit(conf.PrevResult, conf.CNIVersion)
 	}
 	r := &current.Result{
 		CNIVersion: conf.CNIVersion,
@@ -82,7 +82,26 @@ func Add(args *skel.CmdArgs) error {
 			r.IPs = append(r.IPs, &current.IPConfig{Interface: current.Int(0), Address: *a})
 		}
 	}
-	return types.PrintResult(r, conf.CNIVersion)
+	return emit(r, conf.CNIVersion)
+}
+
+// Add is the plugin's ADD as a CNI runtime calls it: the result goes to
+// stdout in the configuration's version.
+func Add(args *skel.CmdArgs) error { return add(args, types.PrintResult) }
+
+// AddResult is ADD for a caller in the same process: the result, in the
+// configuration's version, is returned instead of printed.
+func AddResult(args *skel.CmdArgs) (types.Result, error) {
+	var out types.Result
+	err := add(args, func(r types.Result, v string) error {
+		var err error
+		out, err = r.GetAsVersion(v)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // Del sets lo down; a namespace that is already gone is not an error.

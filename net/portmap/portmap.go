@@ -156,9 +156,9 @@ func ParseConf(data []byte, ifName string) (*Conf, *current.Result, error) {
 	return c, result, nil
 }
 
-// Add is portmap's ADD: it forwards the mapped ports and passes prevResult
+// add is portmap's ADD: it forwards the mapped ports and passes prevResult
 // on.
-func Add(args *skel.CmdArgs) (err error) {
+func add(args *skel.CmdArgs, emit func(types.Result, string) error) (err error) {
 	c, _, err := ParseConf(args.StdinData, args.IfName)
 	if err != nil {
 		return fmt.Errorf("failed to parse config: %w", err)
@@ -167,7 +167,7 @@ func Add(args *skel.CmdArgs) (err error) {
 		return errors.New("must be called as chained plugin")
 	}
 	if len(c.RuntimeConfig.PortMaps) == 0 {
-		return types.PrintResult(c.PrevResult, c.CNIVersion)
+		return emit(c.PrevResult, c.CNIVersion)
 	}
 	c.containerID = args.ContainerID
 	defer func() {
@@ -198,7 +198,26 @@ func Add(args *skel.CmdArgs) (err error) {
 			return err
 		}
 	}
-	return types.PrintResult(c.PrevResult, c.CNIVersion)
+	return emit(c.PrevResult, c.CNIVersion)
+}
+
+// Add is the plugin's ADD as a CNI runtime calls it: the result goes to
+// stdout in the configuration's version.
+func Add(args *skel.CmdArgs) error { return add(args, types.PrintResult) }
+
+// AddResult is ADD for a caller in the same process: the result, in the
+// configuration's version, is returned instead of printed.
+func AddResult(args *skel.CmdArgs) (types.Result, error) {
+	var out types.Result
+	err := add(args, func(r types.Result, v string) error {
+		var err error
+		out, err = r.GetAsVersion(v)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // Del is portmap's DEL: it removes the container's chains and the jumps to
