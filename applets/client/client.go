@@ -59,6 +59,7 @@ func commands() map[string]command {
 		"stats":   {"show containers' CPU, memory, I/O and pids use", cmdStats},
 		"update":  {"change containers' resource limits and restart policy", cmdUpdate},
 		"volume":  {"manage named volumes (ls, create, rm, inspect, prune)", cmdVolume},
+		"network": {"manage networks: ls, create, rm, inspect", cmdNetwork},
 		"version": {"show the client and daemon versions", cmdVersion},
 		"info":    {"show system-wide information", cmdInfo},
 		"pull":    {"pull an image from a registry", cmdPull},

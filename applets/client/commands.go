@@ -39,6 +39,7 @@ type createFlags struct {
 	platform, pull                                                      string
 	mounts                                                              []string
 	init, initSet                                                       bool
+	netFlags
 }
 
 func (cf *createFlags) register(f *flagSet) {
@@ -55,7 +56,8 @@ func (cf *createFlags) register(f *flagSet) {
 	f.String(&cf.restart, "restart", "", "restart policy: no, always, unless-stopped, on-failure[:max-retries]")
 	f.String(&cf.runtime, "runtime", "", "runtime: lcr (built in), runc, crun or one from daemon.json")
 	f.String(&cf.hostname, "hostname", "h", "container host name")
-	f.String(&cf.network, "network", "", "network mode: none or host (bridge networks come later)")
+	f.String(&cf.network, "network", "", "network: "+DefaultNetworkHelp+", none, host, container:<name|id> or a network's name")
+	cf.netFlags.register(f)
 	f.String(&cf.stopSignal, "stop-signal", "", "signal that stops the container (default SIGTERM)")
 	f.Func("stop-timeout", "", "seconds to wait after the stop signal before SIGKILL", func(v string) error {
 		n, err := strconv.Atoi(v)
@@ -268,6 +270,9 @@ func (cf *createFlags) request(args []string) (*api.CreateRequest, error) {
 	}
 	hc := &api.HostConfig{AutoRemove: cf.rm, Runtime: cf.runtime, ReadonlyRootfs: cf.readOnly, NetworkMode: cf.network,
 		Binds: cf.volumes, CapAdd: cf.capAdd, CapDrop: cf.capDrop, Privileged: cf.privileged, ShmSize: cf.shmSize}
+	if err := cf.netFlags.apply(cfg, hc); err != nil {
+		return nil, err
+	}
 	hc.Memory, hc.MemorySwap, hc.MemoryReservation = cf.memory, cf.memorySwap, cf.memoryReservation
 	hc.NanoCPUs = int64(cf.cpus * 1e9)
 	hc.CPUShares, hc.CpusetCpus, hc.CpusetMems = cf.cpuShares, cf.cpusetCpus, cf.cpusetMems
@@ -773,7 +778,7 @@ func cmdPs(c *cli, args []string) error {
 		for i, n := range ct.Names {
 			names[i] = strings.TrimPrefix(n, "/")
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t\t%s\n", id, ct.Image, cmd, ago(time.Unix(ct.Created, 0)), ct.Status, strings.Join(names, ","))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", id, ct.Image, cmd, ago(time.Unix(ct.Created, 0)), ct.Status, formatPorts(ct.Ports), strings.Join(names, ","))
 	}
 	return w.Flush()
 }
@@ -1179,7 +1184,7 @@ func psFormat(format string, ct api.Container, noTrunc bool) (string, error) {
 	fields := map[string]string{
 		".ID": id, ".Names": strings.Join(names, ","), ".Image": ct.Image, ".Command": strconv.Quote(ct.Command),
 		".Status": ct.Status, ".State": ct.State, ".CreatedAt": time.Unix(ct.Created, 0).Format("2006-01-02 15:04:05 -0700 MST"),
-		".RunningFor": ago(time.Unix(ct.Created, 0)), ".Labels": strings.Join(labels, ","), ".Ports": "",
+		".RunningFor": ago(time.Unix(ct.Created, 0)), ".Labels": strings.Join(labels, ","), ".Ports": formatPorts(ct.Ports),
 	}
 	format = strings.TrimPrefix(format, "table ")
 	var b strings.Builder

@@ -106,6 +106,8 @@ func run(args []string, stderr io.Writer) error {
 		LogDriver: cfg.LogDriver, LogOpts: cfg.LogOpts, Logf: logf, Init: cfg.Init,
 		Images: engine.ImageOptions{Driver: cfg.StorageDriver, StorageOpts: cfg.StorageOpts,
 			Mirrors: cfg.RegistryMirrors, Insecure: cfg.InsecureRegistries},
+		Network: engine.NetworkOptions{ConfDir: cfg.CNIConfDir, BinDir: cfg.CNIBinDir,
+			DefaultSubnet: cfg.NetworkSubnet, DefaultBridge: cfg.NetworkBridge},
 	})
 	if err != nil {
 		return err

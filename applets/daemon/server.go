@@ -73,6 +73,10 @@ func newServer(eng *engine.Engine, cfg config.Config, logf func(string, ...any))
 		"GET /containers/{id}/top":        s.top,
 		"GET /containers/{id}/export":     s.export,
 		"POST /containers/{id}/attach/ws": s.notImplemented,
+		"GET /networks":                   s.networks,
+		"GET /networks/{id}":              s.networkInspect,
+		"POST /networks/create":           s.networkCreate,
+		"DELETE /networks/{id}":           s.networkRemove,
 	}
 	for pattern, h := range s.containerExtraRoutes() {
 		routes[pattern] = h

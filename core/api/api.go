@@ -102,6 +102,7 @@ type HostConfig struct {
 	// Mounts are --mount's bind, volume and tmpfs mounts.
 	Mounts []Mount `json:"Mounts,omitempty"`
 	Resources
+	ContainerNetwork
 	// ExternalRootfs runs the container from a host directory instead
 	// of an image (iSulad's --external-rootfs); a Petrel extension.
 	ExternalRootfs string `json:"ExternalRootfs,omitempty"`
@@ -193,11 +194,6 @@ type ContainerJSON struct {
 	NetworkSettings NetworkSettings `json:"NetworkSettings"`
 }
 
-// NetworkSettings is the (for now empty) network part of inspect and ps.
-type NetworkSettings struct {
-	Networks map[string]struct{} `json:"Networks"`
-}
-
 // Port is one published port in a ps entry.
 type Port struct {
 	IP          string `json:"IP,omitempty"`
@@ -221,8 +217,8 @@ type Container struct {
 	HostConfig struct {
 		NetworkMode string `json:"NetworkMode"`
 	} `json:"HostConfig"`
-	NetworkSettings NetworkSettings `json:"NetworkSettings"`
-	Mounts          []MountPoint    `json:"Mounts"`
+	NetworkSettings SummaryNetworkSettings `json:"NetworkSettings"`
+	Mounts          []MountPoint           `json:"Mounts"`
 }
 
 // WaitResponse answers POST /containers/{id}/wait.

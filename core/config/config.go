@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"os"
 	"strings"
 )
@@ -42,6 +43,8 @@ type Config struct {
 	CgroupParent       string             `json:"cgroup-parent,omitempty"`
 	CNIConfDir         string             `json:"cni-conf-dir,omitempty"`
 	CNIBinDir          string             `json:"cni-bin-dir,omitempty"`
+	NetworkSubnet      string             `json:"default-network-subnet,omitempty"`
+	NetworkBridge      string             `json:"default-network-bridge,omitempty"`
 	PidFile            string             `json:"pidfile,omitempty"`
 	LiveRestore        *bool              `json:"live-restore,omitempty"`
 	// GCPercent and MemoryLimit tune petreld's Go garbage collector
@@ -68,6 +71,7 @@ func Default() Config {
 		Root: "/var/lib/petrel", State: "/run/petrel", Hosts: []string{"unix:///run/petrel/petrel.sock"},
 		LogLevel: "info", LogDriver: "json-file", DefaultRuntime: "lcr",
 		CNIConfDir: "/etc/petrel/cni/net.d", CNIBinDir: "/usr/libexec/petrel/cni",
+		NetworkSubnet: "10.89.0.0/16", NetworkBridge: "petrel0",
 	}
 }
 
@@ -191,6 +195,17 @@ func (c *Config) Validate() error {
 	if p := c.GCPercent; p != nil && *p == -1 && limit <= 0 {
 		return errors.New("key \"gc-percent\": -1 collects only at the memory limit and needs a \"memory-limit\"")
 	}
+	if err := validSubnet(c.NetworkSubnet); err != nil {
+		return fmt.Errorf("key \"default-network-subnet\": %v", err)
+	}
+	if n := c.NetworkBridge; n == "" || len(n) > 15 || strings.ContainsAny(n, "/ \t\n:") {
+		return fmt.Errorf("key \"default-network-bridge\": %q is not an interface name (1 to 15 characters, no '/', ':' or spaces)", n)
+	}
+	for _, k := range []struct{ key, dir string }{{"cni-conf-dir", c.CNIConfDir}, {"cni-bin-dir", c.CNIBinDir}} {
+		if !strings.HasPrefix(k.dir, "/") {
+			return fmt.Errorf("key %q: %q is not an absolute path", k.key, k.dir)
+		}
+	}
 	switch c.StorageDriver {
 	case "", "overlay", "overlay2", "vfs":
 	default:
@@ -274,4 +289,20 @@ func validSize(s string) bool {
 	}
 	_, ok := atoi(t)
 	return ok
+}
+
+// validSubnet accepts an IPv4 network in CIDR form with room for a
+// gateway and containers: 10.89.0.0/16.
+func validSubnet(s string) error {
+	ip, n, err := net.ParseCIDR(s)
+	if err != nil || ip.To4() == nil {
+		return fmt.Errorf("%q is not an IPv4 subnet such as 10.89.0.0/16", s)
+	}
+	if !ip.Equal(n.IP) {
+		return fmt.Errorf("%q has host bits set (did you mean %s?)", s, n)
+	}
+	if ones, _ := n.Mask.Size(); ones > 30 {
+		return fmt.Errorf("%q is too small: at most /30", s)
+	}
+	return nil
 }

@@ -41,6 +41,17 @@ func TestParse(t *testing.T) {
 		{"bad storage driver", `{"storage-driver":"btrfs"}`, `key "storage-driver"`, nil},
 		{"bad storage opt", `{"storage-opts":["overlay2.size=1G"]}`, `key "storage-opts": "overlay2.size=1G"`, nil},
 		{"bad mirror", `{"registry-mirrors":["m.example"]}`, `key "registry-mirrors": "m.example"`, nil},
+		{"network keys", `{"default-network-subnet":"10.77.0.0/24","default-network-bridge":"pt1","cni-conf-dir":"/c"}`, "",
+			func(c Config) bool {
+				return c.NetworkSubnet == "10.77.0.0/24" && c.NetworkBridge == "pt1" && c.CNIConfDir == "/c"
+			}},
+		{"default subnet", `{}`, "", func(c Config) bool { return c.NetworkSubnet == "10.89.0.0/16" && c.NetworkBridge == "petrel0" }},
+		{"bad subnet", `{"default-network-subnet":"10.77.0.0"}`, `key "default-network-subnet"`, nil},
+		{"subnet host bits", `{"default-network-subnet":"10.77.0.1/16"}`, `host bits`, nil},
+		{"subnet too small", `{"default-network-subnet":"10.77.0.0/31"}`, `too small`, nil},
+		{"ipv6 subnet", `{"default-network-subnet":"fd00::/64"}`, `IPv4`, nil},
+		{"bad bridge", `{"default-network-bridge":"a-very-long-bridge-name"}`, `key "default-network-bridge"`, nil},
+		{"relative cni dir", `{"cni-bin-dir":"bin"}`, `key "cni-bin-dir"`, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

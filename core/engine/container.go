@@ -61,6 +61,7 @@ type record struct {
 	Driver          string      `json:"Driver,omitempty"`
 	LogPath         string      `json:"LogPath"`
 	ManuallyStopped bool        `json:"HasBeenManuallyStopped"`
+	Net             *netState   `json:"NetworkState,omitempty"`
 }
 
 // Container is one container's record and its live bookkeeping.

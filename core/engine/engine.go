@@ -42,6 +42,7 @@ type Options struct {
 	LogOpts        map[string]string // max-size, max-file
 	Binary         string            // petrel binary the shims run; "" for /proc/self/exe
 	Init           bool              // run containers under petrel-init unless they say otherwise
+	Network        NetworkOptions
 	Logf           func(format string, args ...any)
 	Images         ImageOptions // the image store under Root/image
 }
@@ -59,6 +60,7 @@ type Engine struct {
 	// creating holds the names of creates in progress, which work
 	// without e.mu held; see reserveName.
 	creating map[string]reservation
+	net      *networks
 
 	imgMu    sync.Mutex
 	imgStore *image.Store // opened on first use, see images()
@@ -106,6 +108,9 @@ func New(opts Options) (*Engine, error) {
 	}
 	vols.Sweep()
 	e.vols = vols
+	if err := e.initNetwork(); err != nil {
+		return nil, err
+	}
 	ents, err := os.ReadDir(e.containersDir())
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)

@@ -230,10 +230,8 @@ func (e *Engine) validate(cfg *api.Config, hc *api.HostConfig) error {
 	if hc.AutoRemove && hc.RestartPolicy.Name != "" && hc.RestartPolicy.Name != "no" {
 		return errdefs.Invalid("can't create 'AutoRemove' container with restart policy")
 	}
-	switch hc.NetworkMode {
-	case "", "default", "none", "bridge", "host":
-	default:
-		return errdefs.Invalid("network mode %q is not supported yet", hc.NetworkMode)
+	if err := e.validateNetwork(cfg, hc); err != nil {
+		return err
 	}
 	if err := validateHostConfig(hc); err != nil {
 		return err
@@ -366,6 +364,7 @@ func (e *Engine) start(c *Container) (err error) {
 	rec, hc := c.rec, c.hostConfig
 	c.mu.Unlock()
 	fail := func(err error) error {
+		e.teardownNetwork(c)
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		c.rec.State.Status = StatusExited
@@ -393,6 +392,9 @@ func (e *Engine) start(c *Container) (err error) {
 		return fail(err)
 	}
 	if err := e.mountRootfs(c); err != nil {
+		return fail(err)
+	}
+	if err := e.setupNetwork(c); err != nil {
 		return fail(err)
 	}
 	spec, err := e.spec(c)
@@ -508,6 +510,7 @@ func (e *Engine) monitor(c *Container, waiter func() (shim.Response, error)) {
 
 // exited records an exit and applies --rm and the restart policy.
 func (e *Engine) exited(c *Container, ex *shim.Exit) {
+	e.teardownNetwork(c)
 	c.mu.Lock()
 	c.rec.State.Status = StatusExited
 	c.rec.State.Pid = 0
@@ -751,6 +754,9 @@ func (e *Engine) Remove(id string, opts RemoveOptions) error {
 	if c.restartTmr != nil {
 		c.restartTmr.Stop()
 	}
+	c.mu.Unlock()
+	e.teardownNetwork(c)
+	c.mu.Lock()
 	c.rec.State.Status = StatusRemoving
 	c.removed = true
 	imageID, rootfs := c.rec.Image, c.rec.Rootfs

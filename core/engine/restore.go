@@ -25,6 +25,7 @@ func (e *Engine) restore(c *Container) {
 		// A daemon died between creating and starting: undo it.
 		c.mu.Unlock()
 		cl.Call(e.ctx, shim.Request{Op: shim.OpKill, Signal: int(unix.SIGKILL), All: true})
+		e.teardownNetwork(c)
 		c.mu.Lock()
 		c.rec.State.Status = StatusCreated
 	case err == nil && (r.Status == StatusRunning || r.Status == StatusPaused):
@@ -40,6 +41,7 @@ func (e *Engine) restore(c *Container) {
 		waiter, werr := cl.StartWait(e.ctx)
 		if werr == nil {
 			c.mu.Unlock()
+			e.restoreNetwork(c)
 			e.logf("container %s: re-attached to its shim", c.rec.ID)
 			e.startHealth(c)
 			e.wg.Add(1)
@@ -67,7 +69,13 @@ func (e *Engine) restore(c *Container) {
 		e.exited(c, ex)
 		return
 	}
+	leftover := c.rec.Net != nil
 	c.mu.Unlock()
+	if leftover {
+		// It stopped, or a start failed, while no daemon could undo
+		// its network.
+		e.teardownNetwork(c)
+	}
 	// A host reboot leaves exited containers: restart those whose policy
 	// asks for it.
 	c.mu.Lock()
@@ -105,7 +113,7 @@ func (e *Engine) Inspect(id string) (*api.ContainerJSON, error) {
 		HostsPath: filepath.Join(c.dir, hostsFile), ResolvConfPath: filepath.Join(c.dir, resolvFile), Name: "/" + c.rec.Name, RestartCount: c.rec.RestartCount,
 		Driver: c.rec.Driver, Platform: "linux", ExecIDs: nil, HostConfig: &hc, Mounts: c.mountPoints(),
 		Config:          &cfg,
-		NetworkSettings: api.NetworkSettings{Networks: map[string]struct{}{}},
+		NetworkSettings: e.inspectNetwork(c),
 	}
 	if j.Args == nil {
 		j.Args = []string{}
@@ -130,8 +138,8 @@ func (c *Container) summary() api.Container {
 	s := api.Container{
 		ID: c.rec.ID, Names: []string{"/" + c.rec.Name}, Image: c.rec.Config.Image, ImageID: c.rec.Image,
 		Command: strings.Join(append([]string{c.rec.Path}, c.rec.Args...), " "), Created: c.rec.Created.Unix(),
-		Ports: []api.Port{}, Labels: c.rec.Config.Labels, State: st.Status, Mounts: c.mountPoints(),
-		NetworkSettings: api.NetworkSettings{Networks: map[string]struct{}{}},
+		Ports: c.ports(), Labels: c.rec.Config.Labels, State: st.Status, Mounts: c.mountPoints(),
+		NetworkSettings: c.netSummary(),
 	}
 	if s.Labels == nil {
 		s.Labels = map[string]string{}

@@ -78,17 +78,13 @@ func (e *Engine) spec(c *Container) (*specs.Spec, error) {
 	if err := e.applyMounts(s, hc); err != nil {
 		return nil, err
 	}
-	if err := writeEtcFiles(c.dir, s, hostname, hc.NetworkMode == "host"); err != nil {
+	ip, hostNet, err := e.specNetwork(c, s)
+	if err != nil {
 		return nil, err
 	}
-	if hc.NetworkMode == "host" {
-		var ns []specs.LinuxNamespace
-		for _, n := range s.Linux.Namespaces {
-			if n.Type != specs.NetworkNamespace {
-				ns = append(ns, n)
-			}
-		}
-		s.Linux.Namespaces = ns
+	if err := writeEtcFiles(c.dir, s, etcOptions{hostname: hostname, hostNetwork: hostNet, ip: ip,
+		dns: hc.DNS, search: hc.DNSSearch, options: hc.DNSOptions, extraHosts: hc.ExtraHosts}); err != nil {
+		return nil, err
 	}
 	if s.Annotations == nil {
 		s.Annotations = map[string]string{}

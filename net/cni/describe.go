@@ -1,0 +1,74 @@
+package cni
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/containernetworking/cni/pkg/skel"
+	"github.com/petrel-edge/petrel/net/loopback"
+)
+
+// Info is what a network's configuration says about it, for inspect.
+type Info struct {
+	Driver string // the main plugin's type
+	Bridge string
+	Pools  []Pool
+	Labels map[string]string
+}
+
+// Pool is one address range.
+type Pool struct{ Subnet, Gateway string }
+
+// Describe reads the main plugin (the first) of a network's list.
+func Describe(n Network) Info {
+	var info Info
+	if len(n.List.Plugins) == 0 {
+		return info
+	}
+	var c struct {
+		Type   string `json:"type"`
+		Bridge string `json:"bridge"`
+		IPAM   struct {
+			Subnet  string `json:"subnet"`
+			Gateway string `json:"gateway"`
+			Ranges  [][]struct {
+				Subnet  string `json:"subnet"`
+				Gateway string `json:"gateway"`
+			} `json:"ranges"`
+		} `json:"ipam"`
+	}
+	if json.Unmarshal(n.List.Plugins[0].Bytes, &c) != nil {
+		return info
+	}
+	info.Driver, info.Bridge = c.Type, c.Bridge
+	if c.IPAM.Subnet != "" {
+		info.Pools = append(info.Pools, Pool{c.IPAM.Subnet, c.IPAM.Gateway})
+	}
+	for _, set := range c.IPAM.Ranges {
+		for _, r := range set {
+			info.Pools = append(info.Pools, Pool{r.Subnet, r.Gateway})
+		}
+	}
+	var l struct {
+		Args struct {
+			Petrel struct {
+				Labels map[string]string `json:"labels"`
+			} `json:"petrel"`
+		} `json:"args"`
+	}
+	if json.Unmarshal(n.List.Bytes, &l) == nil {
+		info.Labels = l.Args.Petrel.Labels
+	}
+	return info
+}
+
+// Loopback brings lo up in a network namespace, as the loopback plugin
+// does: all that a container without a network gets.
+func Loopback(netnsPath string) error {
+	_, err := loopback.AddResult(&skel.CmdArgs{Netns: netnsPath, IfName: "lo",
+		StdinData: []byte(`{"cniVersion":"1.0.0","name":"none","type":"loopback"}`)})
+	if err != nil {
+		return fmt.Errorf("loopback in %s: %w", netnsPath, err)
+	}
+	return nil
+}

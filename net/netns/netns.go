@@ -1,0 +1,106 @@
+// Package netns creates network namespaces that outlive their creator by
+// being bind-mounted on a file, as `ip netns add` does, and removes them.
+// It keeps no state; New locks one OS thread for the duration of the call
+// and throws that thread away if it cannot return it to its namespace.
+package netns
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+
+	"golang.org/x/sys/unix"
+)
+
+// New creates a network namespace and bind-mounts it on path (a file that
+// must not exist yet; its directory is created). The directory is made a
+// shared mount point of its own first, so that an unmount reaches the
+// copies that mount namespaces created meanwhile hold: otherwise such a
+// copy would keep the namespace, and its interfaces, alive. On error
+// nothing is left behind.
+func New(path string) (err error) {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o711); err != nil {
+		return fmt.Errorf("netns dir: %w", err)
+	}
+	if err := makeShared(dir); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_RDONLY, 0o444)
+	if err != nil {
+		return fmt.Errorf("netns file: %w", err)
+	}
+	f.Close()
+	defer func() {
+		if err != nil {
+			os.Remove(path)
+		}
+	}()
+	errc := make(chan error, 1)
+	go func() {
+		// unshare works on the calling thread: a fresh locked thread that
+		// is not unlocked when it cannot go back dies with the goroutine.
+		runtime.LockOSThread()
+		orig, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			errc <- fmt.Errorf("open current netns: %w", err)
+			return
+		}
+		defer orig.Close()
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("unshare netns: %w", err)
+			return
+		}
+		mErr := unix.Mount("/proc/thread-self/ns/net", path, "none", unix.MS_BIND, "")
+		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
+			errc <- errors.Join(mErr, fmt.Errorf("return to the original netns: %w", err))
+			return // the thread stays locked and ends with this goroutine
+		}
+		runtime.UnlockOSThread()
+		if mErr != nil {
+			mErr = fmt.Errorf("bind-mount netns on %s: %w", path, mErr)
+		}
+		errc <- mErr
+	}()
+	return <-errc
+}
+
+// makeShared makes dir a mount point with shared propagation, binding it
+// on itself the first time.
+func makeShared(dir string) error {
+	err := unix.Mount("", dir, "none", unix.MS_SHARED|unix.MS_REC, "")
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, unix.EINVAL) {
+		return fmt.Errorf("make %s shared: %w", dir, err)
+	}
+	if err := unix.Mount(dir, dir, "none", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("bind %s on itself: %w", dir, err)
+	}
+	if err := unix.Mount("", dir, "none", unix.MS_SHARED|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("make %s shared: %w", dir, err)
+	}
+	return nil
+}
+
+// Remove unmounts the namespace bound on path and removes the file. A path
+// that does not exist, or is no longer a mount point, is not an error.
+func Remove(path string) error {
+	if err := unix.Unmount(path, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("unmount netns %s: %w", path, err)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove netns %s: %w", path, err)
+	}
+	return nil
+}
+
+// IsNetns reports whether path is a mounted network namespace.
+func IsNetns(path string) bool {
+	var st unix.Statfs_t
+	return unix.Statfs(path, &st) == nil && st.Type == unix.NSFS_MAGIC
+}
