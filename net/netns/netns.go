@@ -16,18 +16,12 @@ import (
 )
 
 // New creates a network namespace and bind-mounts it on path (a file that
-// must not exist yet; its directory is created). The directory is made a
-// shared mount point of its own first, so that an unmount reaches the
-// copies that mount namespaces created meanwhile hold: otherwise such a
-// copy would keep the namespace, and its interfaces, alive. On error
-// nothing is left behind.
+// must not exist yet; its directory is created). On error nothing is left
+// behind.
 func New(path string) (err error) {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o711); err != nil {
 		return fmt.Errorf("netns dir: %w", err)
-	}
-	if err := makeShared(dir); err != nil {
-		return err
 	}
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_RDONLY, 0o444)
 	if err != nil {
@@ -66,25 +60,6 @@ func New(path string) (err error) {
 		errc <- mErr
 	}()
 	return <-errc
-}
-
-// makeShared makes dir a mount point with shared propagation, binding it
-// on itself the first time.
-func makeShared(dir string) error {
-	err := unix.Mount("", dir, "none", unix.MS_SHARED|unix.MS_REC, "")
-	if err == nil {
-		return nil
-	}
-	if !errors.Is(err, unix.EINVAL) {
-		return fmt.Errorf("make %s shared: %w", dir, err)
-	}
-	if err := unix.Mount(dir, dir, "none", unix.MS_BIND|unix.MS_REC, ""); err != nil {
-		return fmt.Errorf("bind %s on itself: %w", dir, err)
-	}
-	if err := unix.Mount("", dir, "none", unix.MS_SHARED|unix.MS_REC, ""); err != nil {
-		return fmt.Errorf("make %s shared: %w", dir, err)
-	}
-	return nil
 }
 
 // Remove unmounts the namespace bound on path and removes the file. A path
