@@ -626,6 +626,9 @@ func (e *Engine) NetworkCreate(req api.NetworkCreateRequest) (string, error) {
 			return "", errdefs.Invalid("only one subnet per network is supported")
 		}
 	}
+	if _, err := e.net.mgr.Network(req.Name); err == nil {
+		return "", errdefs.Conflict("network with name %s already exists", req.Name)
+	}
 	nets, _ := e.net.mgr.Networks()
 	var used []*net.IPNet
 	for _, n := range nets {

@@ -199,7 +199,8 @@ func (m *Manager) Attach(ctx context.Context, a *Attachment) (*Endpoint, error) 
 	}
 	res, err := m.cni.AddNetworkList(ctx, n.List, a.runtimeConf())
 	if err != nil {
-		if derr := m.cni.DelNetworkList(ctx, n.List, a.runtimeConf()); derr != nil {
+		// A plugin that cannot be found fails DEL the same way: say it once.
+		if derr := m.cni.DelNetworkList(ctx, n.List, a.runtimeConf()); derr != nil && !strings.Contains(derr.Error(), "failed to find plugin") {
 			err = errors.Join(err, fmt.Errorf("undo: %w", derr))
 		}
 		return nil, fmt.Errorf("network %s: %w", a.Network, err)
