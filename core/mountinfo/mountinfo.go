@@ -18,9 +18,11 @@ type Mount struct {
 	SuperOpts []string // per-superblock options (for cgroup v1, the controllers)
 }
 
-// Read parses /proc/self/mountinfo.
+// Read parses the mount table of the calling thread's mount namespace
+// (/proc/thread-self/mountinfo: a thread that joined another mount
+// namespace sees that one, not the process's).
 func Read() ([]Mount, error) {
-	data, err := os.ReadFile("/proc/self/mountinfo")
+	data, err := os.ReadFile("/proc/thread-self/mountinfo")
 	if err != nil {
 		return nil, err
 	}

@@ -72,6 +72,10 @@ func Validate(c *specs.LinuxCapabilities) error {
 // A Set is a capability bit set, bit n for capability n.
 type Set uint64
 
+// Of is the set of the named capabilities this kernel knows; unknown
+// names (Validate reports them) are left out.
+func Of(list []string) Set { return toSet(list) }
+
 func toSet(list []string) Set {
 	var s Set
 	for _, n := range list {

@@ -171,6 +171,111 @@ func Create(opts CreateOptions) (c *Container, err error) {
 		return nil, err
 	}
 
+	// What the runtime does around the init in its own namespaces: the
+	// cgroups and oom_score_adj once the init exists, and the prestart
+	// and createRuntime hooks once its mounts are made. The hooks see the
+	// container as created: its namespaces exist and its pid is known
+	// (the validation suite and crun agree).
+	joinCgroups := func(pid int) error {
+		if err := cg.Apply(pid); err != nil {
+			return err
+		}
+		if r := s.Linux.Resources; r != nil || len(s.Linux.Devices) > 0 {
+			if err := cg.Set(withDefaultDevices(r, s.Linux.Devices)); err != nil {
+				return err
+			}
+		}
+		c.CgroupPaths = cg.Paths()
+		if adj := process.OOMScoreAdj; adj != nil {
+			if err := os.WriteFile("/proc/"+strconv.Itoa(pid)+"/oom_score_adj", []byte(strconv.Itoa(*adj)), 0); err != nil {
+				if !errors.Is(err, unix.EPERM) && !errors.Is(err, unix.EACCES) {
+					return fmt.Errorf("oom_score_adj: %w", err)
+				}
+				warn(opts.Warn, fmt.Sprintf("oom_score_adj %d refused (needs CAP_SYS_RESOURCE): %v", *adj, err))
+			}
+		}
+		return nil
+	}
+	createHooks := func(pid int) (*specs.State, error) {
+		state := &specs.State{Version: specs.Version, ID: opts.ID, Status: Created, Pid: pid, Bundle: bundle, Annotations: s.Annotations}
+		if s.Hooks != nil {
+			if err := runHooks("prestart", s.Hooks.Prestart, state); err != nil {
+				return nil, err
+			}
+			if err := runHooks("createRuntime", s.Hooks.CreateRuntime, state); err != nil {
+				return nil, err
+			}
+		}
+		return state, nil
+	}
+	console, err := consoleConn(opts.ConsoleSocket, opts.ConsoleConn)
+	if err != nil {
+		return nil, err
+	}
+	if console != nil {
+		defer console.Close()
+	}
+	// The init opens the fifo through an O_PATH fd (as /proc/self/fd/N),
+	// which needs no search permission on the state directory: a user
+	// namespace's root may have none.
+	fifoPath, err := os.OpenFile(fifo, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("exec fifo: %w", err)
+	}
+	defer fifoPath.Close()
+	if forkedInitRefusal(s, cloneflags, opts.NoPivot) == "" {
+		var f *forkedInit
+		f = &forkedInit{
+			spec: s, cloneflags: cloneflags, joins: joins, newCgroupNS: newCgroupNS,
+			cfg:      &initConfig{ID: opts.ID, Spec: s, Process: s.Process, Rootfs: c.Rootfs, Bundle: bundle, NewCgroupNS: newCgroupNS},
+			stdio:    [3]*os.File{opts.Stdin, opts.Stdout, opts.Stderr},
+			preserve: opts.PreserveFDs, console: console, fifo: fifoPath,
+			afterFork: func(pid int) error {
+				if err := joinCgroups(pid); err != nil {
+					return err
+				}
+				f.cfg.CgroupPaths = c.CgroupPaths
+				return nil
+			},
+		}
+		if s.Hooks != nil && len(s.Hooks.Prestart)+len(s.Hooks.CreateRuntime) > 0 {
+			f.hooks = func(pid int) error {
+				_, err := createHooks(pid)
+				return err
+			}
+		}
+		f.cfg.mountInChild = f.mountInChild
+		proc, err = f.start()
+		if err != nil {
+			return nil, err
+		}
+	} else if proc, err = c.startExecInit(opts, s, raw, cloneflags, joins, mountNSPath, newCgroupNS, !mountNS, console, fifoPath, joinCgroups, createHooks); err != nil {
+		return nil, err
+	}
+	pid := proc.Pid
+	c.Pid = pid
+	c.PidStart, _, _ = procStart(pid)
+	if err := c.saveSpec(); err != nil {
+		return nil, err
+	}
+	if err := c.save(); err != nil {
+		return nil, err
+	}
+	if opts.PidFile != "" {
+		if err := writePidFile(opts.PidFile, pid); err != nil {
+			return nil, err
+		}
+	}
+	c.proc = proc
+	return c, nil
+}
+
+// startExecInit starts the init by re-executing this binary
+// ("petrel-runtime init"), which sets the container up from inside; see
+// sync.go for the protocol. The returned process is non-nil once the init
+// exists, even on error.
+func (c *Container) startExecInit(opts CreateOptions, s *specs.Spec, raw []byte, cloneflags uintptr, joins []nsJoin, mountNSPath string, newCgroupNS, noMountNS bool,
+	console, fifoPath *os.File, joinCgroups func(int) error, createHooks func(int) (*specs.State, error)) (*Process, error) {
 	parentSock, childSock, err := socketpair()
 	if err != nil {
 		return nil, err
@@ -186,22 +291,9 @@ func Create(opts CreateOptions) (c *Container, err error) {
 		cmd.addFile(os.NewFile(uintptr(3+i), "preserved-fd-"+strconv.Itoa(3+i)))
 	}
 	cmd.env = []string{"GOMAXPROCS=1", "PETREL_SYNC_FD=" + strconv.Itoa(cmd.addFile(childSock))}
-	console, err := consoleConn(opts.ConsoleSocket, opts.ConsoleConn)
-	if err != nil {
-		return nil, err
-	}
 	if console != nil {
-		defer console.Close()
 		cmd.env = append(cmd.env, "PETREL_CONSOLE_FD="+strconv.Itoa(cmd.addFile(console)))
 	}
-	// Init opens the fifo through this O_PATH fd (as /proc/self/fd/N),
-	// which needs no search permission on the state directory: a user
-	// namespace's root may have none.
-	fifoPath, err := os.OpenFile(fifo, unix.O_PATH|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, fmt.Errorf("exec fifo: %w", err)
-	}
-	defer fifoPath.Close()
 	fifoFd := cmd.addFile(fifoPath)
 	mountNSFd := 0
 	if mountNSPath != "" {
@@ -224,74 +316,37 @@ func Create(opts CreateOptions) (c *Container, err error) {
 		// before exec, or exec drops every capability.
 		cmd.sys.Credential = &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: true}
 	}
-	if proc, err = cmd.start(joins); err != nil {
+	proc, err := cmd.start(joins)
+	if err != nil {
 		return nil, fmt.Errorf("start init: %w", err)
 	}
 	childSock.Close()
-	pid := proc.Pid
-
-	if err := cg.Apply(pid); err != nil {
-		return nil, err
+	if err := joinCgroups(proc.Pid); err != nil {
+		return proc, err
 	}
-	if r := s.Linux.Resources; r != nil || len(s.Linux.Devices) > 0 {
-		if err := cg.Set(withDefaultDevices(r, s.Linux.Devices)); err != nil {
-			return nil, err
-		}
-	}
-	c.CgroupPaths = cg.Paths()
-	if adj := process.OOMScoreAdj; adj != nil {
-		if err := os.WriteFile("/proc/"+strconv.Itoa(pid)+"/oom_score_adj", []byte(strconv.Itoa(*adj)), 0); err != nil {
-			if !errors.Is(err, unix.EPERM) && !errors.Is(err, unix.EACCES) {
-				return nil, fmt.Errorf("oom_score_adj: %w", err)
-			}
-			warn(opts.Warn, fmt.Sprintf("oom_score_adj %d refused (needs CAP_SYS_RESOURCE): %v", *adj, err))
-		}
-	}
-
 	sc := newSyncConn(parentSock)
 	cfg := &initConfig{
-		ID: opts.ID, SpecJSON: raw, Rootfs: c.Rootfs, Bundle: bundle, FifoFd: fifoFd,
+		ID: opts.ID, SpecJSON: raw, Rootfs: c.Rootfs, Bundle: c.Bundle, FifoFd: fifoFd,
 		NoPivot: opts.NoPivot, Console: console != nil, CgroupPaths: c.CgroupPaths, NewCgroupNS: newCgroupNS, MountNSFd: mountNSFd,
-		NoMountNS: !mountNS,
+		NoMountNS: noMountNS,
 	}
 	if err := sc.send(syncMsg{Type: msgConfig, Config: cfg}); err != nil {
-		return nil, err
+		return proc, err
 	}
 	if _, err := sc.recv(msgHooks); err != nil {
-		return nil, err
+		return proc, err
 	}
-	// The hooks of create see the container as created: its namespaces
-	// exist and its pid is known (the validation suite and crun agree).
-	state := specs.State{Version: specs.Version, ID: opts.ID, Status: Created, Pid: pid, Bundle: bundle, Annotations: s.Annotations}
-	if s.Hooks != nil {
-		if err := runHooks("prestart", s.Hooks.Prestart, &state); err != nil {
-			return nil, err
-		}
-		if err := runHooks("createRuntime", s.Hooks.CreateRuntime, &state); err != nil {
-			return nil, err
-		}
+	state, err := createHooks(proc.Pid)
+	if err != nil {
+		return proc, err
 	}
-	if err := sc.send(syncMsg{Type: msgHooksDone, State: &state}); err != nil {
-		return nil, err
+	if err := sc.send(syncMsg{Type: msgHooksDone, State: state}); err != nil {
+		return proc, err
 	}
 	if _, err := sc.recv(msgReady); err != nil {
-		return nil, err
+		return proc, err
 	}
-	c.Pid = pid
-	c.PidStart, _, _ = procStart(pid)
-	if err := c.saveSpec(); err != nil {
-		return nil, err
-	}
-	if err := c.save(); err != nil {
-		return nil, err
-	}
-	if opts.PidFile != "" {
-		if err := writePidFile(opts.PidFile, pid); err != nil {
-			return nil, err
-		}
-	}
-	c.proc = proc
-	return c, nil
+	return proc, nil
 }
 
 func warn(f func(string), msg string) {

@@ -134,29 +134,7 @@ func initContainer(sc *syncConn, cfg *initConfig, console *os.File) error {
 			return err
 		}
 	}
-	if s.Root.Readonly {
-		if err := remount("/", unix.MS_RDONLY|unix.MS_BIND); err != nil {
-			return fmt.Errorf("read-only rootfs: %w", err)
-		}
-	}
-	if s.Hostname != "" {
-		if err := unix.Sethostname([]byte(s.Hostname)); err != nil {
-			return fmt.Errorf("set hostname: %w", err)
-		}
-	}
-	if s.Domainname != "" {
-		if err := unix.Setdomainname([]byte(s.Domainname)); err != nil {
-			return fmt.Errorf("set domainname: %w", err)
-		}
-	}
-	for k, v := range s.Linux.Sysctl {
-		p := "/proc/sys/" + strings.ReplaceAll(k, ".", "/")
-		if err := os.WriteFile(p, []byte(v), 0); err != nil {
-			return fmt.Errorf("sysctl %s=%s: %w", k, v, err)
-		}
-	}
-	// After the sysctls: /proc/sys is usually one of the read-only paths.
-	if err := maskPaths(s.Linux); err != nil {
+	if err := finishRootfs(s); err != nil {
 		return err
 	}
 	var path string
@@ -193,6 +171,35 @@ func initContainer(sc *syncConn, cfg *initConfig, console *os.File) error {
 		}
 	}
 	return execProcess(path, cfg.Process)
+}
+
+// finishRootfs does what follows pivot_root in the container's mount
+// namespace: the read-only root, hostname and domainname, sysctls, and the
+// masked and read-only paths.
+func finishRootfs(s *specs.Spec) error {
+	if s.Root.Readonly {
+		if err := remount("/", unix.MS_RDONLY|unix.MS_BIND); err != nil {
+			return fmt.Errorf("read-only rootfs: %w", err)
+		}
+	}
+	if s.Hostname != "" {
+		if err := unix.Sethostname([]byte(s.Hostname)); err != nil {
+			return fmt.Errorf("set hostname: %w", err)
+		}
+	}
+	if s.Domainname != "" {
+		if err := unix.Setdomainname([]byte(s.Domainname)); err != nil {
+			return fmt.Errorf("set domainname: %w", err)
+		}
+	}
+	for k, v := range s.Linux.Sysctl {
+		p := "/proc/sys/" + strings.ReplaceAll(k, ".", "/")
+		if err := os.WriteFile(p, []byte(v), 0); err != nil {
+			return fmt.Errorf("sysctl %s=%s: %w", k, v, err)
+		}
+	}
+	// After the sysctls: /proc/sys is usually one of the read-only paths.
+	return maskPaths(s.Linux)
 }
 
 // initExec runs a process inside a running container: the runtime has

@@ -108,7 +108,12 @@ func mountEntry(cfg *initConfig, m specs.Mount) error {
 		if err := os.MkdirAll(dest, 0o755); err != nil {
 			return err
 		}
-		err := mount(m.Source, dest, m.Type, flags, data)
+		var err error
+		if m.Type == "proc" && cfg.mountInChild != nil {
+			err = cfg.mountInChild(m.Source, dest, m.Type, flags, data)
+		} else {
+			err = mount(m.Source, dest, m.Type, flags, data)
+		}
 		if err != nil && m.Type == "sysfs" && errors.Is(err, unix.EPERM) {
 			// In a user namespace without its own network namespace
 			// sysfs cannot be mounted: bind the host's, as runc does.

@@ -9,7 +9,8 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
-// The runtime and the init it re-executes talk over a socketpair (fd given
+// The runtime and the init it re-executes (when the forked init of
+// child.go cannot be used) talk over a socketpair (fd given
 // in $PETREL_SYNC_FD), one JSON message a line:
 //
 //	runtime (create)                          init (new namespaces)
@@ -57,9 +58,13 @@ type initConfig struct {
 	Console     bool              `json:"console,omitempty"` // a console socket fd is in $PETREL_CONSOLE_FD
 	CgroupPaths map[string]string `json:"cgroupPaths,omitempty"`
 	NewCgroupNS bool              `json:"newCgroupNS,omitempty"`
-	Spec        *specs.Spec       `json:"-"`                   // SpecJSON decoded by init
-	MountNSFd   int               `json:"mountNSFd,omitempty"` // join this mount namespace (exec, or a path in the spec)
-	NoMountNS   bool              `json:"noMountNS,omitempty"` // the container shares the runtime's mount namespace
+	Spec        *specs.Spec       `json:"-"` // SpecJSON decoded by init
+	// mountInChild, when set, makes the proc mounts: the forked init's
+	// setup runs in the runtime, whose pid namespace is not the
+	// container's.
+	mountInChild func(source, target, fstype string, flags uintptr, data string) error `json:"-"`
+	MountNSFd    int                                                                   `json:"mountNSFd,omitempty"` // join this mount namespace (exec, or a path in the spec)
+	NoMountNS    bool                                                                  `json:"noMountNS,omitempty"` // the container shares the runtime's mount namespace
 }
 
 type syncConn struct {

@@ -1,6 +1,7 @@
 package seccomp
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
 	"unsafe"
@@ -42,6 +43,25 @@ func Load(cfg *specs.LinuxSeccomp) (listenerFd int, err error) {
 		return -1, fmt.Errorf("seccomp: thread %d could not be synchronised", r)
 	}
 	return -1, nil
+}
+
+// Prepare compiles cfg for a process that loads the filter itself
+// (seccomp(2) with SECCOMP_SET_MODE_FILTER): the program and the flags.
+// SCMP_ACT_NOTIFY rules are refused: their listener would have nowhere to
+// go.
+func Prepare(cfg *specs.LinuxSeccomp) ([]unix.SockFilter, uintptr, error) {
+	if usesNotify(cfg) {
+		return nil, 0, errors.New("SCMP_ACT_NOTIFY is not supported here")
+	}
+	prog, err := Compile(cfg)
+	if err != nil {
+		return nil, 0, err
+	}
+	flags, err := loadFlags(cfg)
+	if err != nil {
+		return nil, 0, err
+	}
+	return prog, flags, nil
 }
 
 // loadFlags returns the seccomp(2) flags for cfg: its own, plus

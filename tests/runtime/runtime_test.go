@@ -26,6 +26,7 @@ type rt struct {
 	t    *testing.T
 	bin  string
 	root string
+	env  []string // added to the runtime's environment
 }
 
 func newRT(t *testing.T) *rt {
@@ -34,8 +35,19 @@ func newRT(t *testing.T) *rt {
 }
 
 func (r *rt) cmd(args ...string) *exec.Cmd {
-	return exec.Command(r.bin, append([]string{"--root", r.root}, args...)...)
+	cmd := exec.Command(r.bin, append([]string{"--root", r.root}, args...)...)
+	if r.env != nil {
+		cmd.Env = append(os.Environ(), r.env...)
+	}
+	return cmd
 }
+
+// initPaths are the two ways Create starts a container's init: forked
+// (the default where the configuration allows) and re-executed.
+var initPaths = []struct {
+	name string
+	env  []string
+}{{"forked", nil}, {"reexec", []string{"PETREL_INIT=exec"}}}
 
 // run runs a command and returns stdout, stderr and the exit code.
 func (r *rt) run(args ...string) (string, string, int) {
@@ -326,7 +338,7 @@ func TestFailingHookFailsCreateAndCleansUp(t *testing.T) {
 	if code == 0 || !strings.Contains(errs, "hook-broke") {
 		t.Fatalf("exit %d, stderr %q", code, errs)
 	}
-	assertClean(t, r, id, before)
+	assertClean(t, r, id, b, before)
 }
 
 func TestConsoleSocket(t *testing.T) {
@@ -381,7 +393,16 @@ func TestConsoleSocket(t *testing.T) {
 }
 
 func TestBadInputLeavesNothingBehind(t *testing.T) {
-	r := newRT(t)
+	for _, path := range initPaths {
+		t.Run(path.name, func(t *testing.T) {
+			r := newRT(t)
+			r.env = path.env
+			testBadInput(t, r)
+		})
+	}
+}
+
+func testBadInput(t *testing.T, r *rt) {
 	tests := []struct {
 		name   string
 		mutate func(*specs.Spec)
@@ -422,7 +443,7 @@ func TestBadInputLeavesNothingBehind(t *testing.T) {
 			if !strings.Contains(errs, tc.want) {
 				t.Errorf("stderr %q does not name %q", errs, tc.want)
 			}
-			assertClean(t, r, id, before)
+			assertClean(t, r, id, b, before)
 		})
 	}
 	t.Run("existing id", func(t *testing.T) {
@@ -469,13 +490,16 @@ func mounts(t *testing.T) map[string]bool {
 // new mount in this mount namespace (other suites on the machine may add
 // their own mounts meanwhile: only those under /tmp, where the bundles
 // live, or naming the container count).
-func assertClean(t *testing.T, r *rt, id string, before map[string]bool) {
+// assertClean checks that a failed create left nothing: no state, no
+// cgroup, and no mount under the bundle or the state root (other
+// processes on the host may mount elsewhere meanwhile).
+func assertClean(t *testing.T, r *rt, id, bundle string, before map[string]bool) {
 	t.Helper()
 	if _, err := os.Stat(filepath.Join(r.root, id)); !os.IsNotExist(err) {
 		t.Errorf("state directory left behind: %v", err)
 	}
 	for m := range mounts(t) {
-		if !before[m] && (strings.HasPrefix(m, os.TempDir()) || strings.Contains(m, id)) {
+		if !before[m] && (strings.HasPrefix(m, bundle) || strings.HasPrefix(m, r.root) || strings.Contains(m, id)) {
 			t.Errorf("mount left behind: %s", m)
 		}
 	}
@@ -672,3 +696,60 @@ func TestAddressSpaceLimit(t *testing.T) {
 		t.Fatalf("exit %d, output %q, stderr %q; want ulimit -v 65536", code, out, errs)
 	}
 }
+
+// TestInitPathsAgree runs one container that uses most process and
+// namespace settings through both init paths: the container must see the
+// same thing.
+func TestInitPathsAgree(t *testing.T) {
+	script := strings.Join([]string{
+		"id", "umask", "pwd", "hostname", "echo HOME=$HOME",
+		"grep -E '^(Cap|NoNewPrivs|Seccomp:)' /proc/self/status",
+		"ulimit -n", "cat /proc/sys/net/ipv4/ip_forward",
+		"touch /x 2>/dev/null && echo root=rw || echo root=ro",
+		"cat /proc/kcore 2>&1 | head -c 0; test -s /proc/kcore && echo kcore=visible || echo kcore=masked",
+		"mkdir /tmp/d 2>&1 || echo mkdir-denied",
+		"ls /proc | grep -c '^[0-9]'",
+		"ls -l /proc/self/fd | grep -c -- '->'",
+	}, "; ")
+	mutate := func(s *specs.Spec) {
+		s.Process.Args = []string{"sh", "-c", script}
+		s.Process.Env = append(s.Process.Env, "HOME=/home/u")
+		s.Process.Cwd = "/tmp"
+		s.Process.User = specs.User{UID: 1000, GID: 1000, AdditionalGids: []uint32{10, 20}, Umask: ptr[uint32](0o027)}
+		s.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Hard: 300, Soft: 200}}
+		s.Process.NoNewPrivileges = true
+		s.Process.Capabilities = &specs.LinuxCapabilities{
+			Bounding: []string{"CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE"}, Permitted: []string{"CAP_CHOWN", "CAP_NET_BIND_SERVICE"},
+			Effective: []string{"CAP_NET_BIND_SERVICE"}, Inheritable: []string{"CAP_NET_BIND_SERVICE"}, Ambient: []string{"CAP_NET_BIND_SERVICE"},
+		}
+		s.Hostname = "agree"
+		s.Linux.Sysctl = map[string]string{"net.ipv4.ip_forward": "1"}
+		s.Root.Readonly = true
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs", Options: []string{"mode=1777"}})
+		s.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Syscalls: []specs.LinuxSyscall{
+			{Names: []string{"mkdir", "mkdirat"}, Action: specs.ActErrno, ErrnoRet: ptr[uint](1)},
+		}}
+	}
+	var outs []string
+	for _, path := range initPaths {
+		r := newRT(t)
+		r.env = path.env
+		b := testenv.Bundle(t, mutate)
+		out, errs, code := r.run("run", "--bundle", b, uniqueID(t)+"-"+path.name)
+		if code != 0 {
+			t.Fatalf("%s: exit %d: %s", path.name, code, errs)
+		}
+		outs = append(outs, out)
+	}
+	for _, want := range []string{"uid=1000 gid=1000 groups=10,20", "\n0027\n", "\n/tmp\n", "\nagree\n", "HOME=/home/u", "CapEff:\t0000000000000400", "CapBnd:\t0000000000000421",
+		"CapAmb:\t0000000000000400", "NoNewPrivs:\t1", "Seccomp:\t2", "\n200\n", "\n1\n", "root=ro", "kcore=masked", "mkdir-denied"} {
+		if !strings.Contains(outs[0], want) {
+			t.Errorf("forked init: output lacks %q:\n%s", want, outs[0])
+		}
+	}
+	if outs[0] != outs[1] {
+		t.Errorf("the init paths disagree:\nforked:\n%s\nre-executed:\n%s", outs[0], outs[1])
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

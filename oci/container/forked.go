@@ -1,0 +1,525 @@
+package container
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"unsafe"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/petrel-edge/petrel/oci/caps"
+	"github.com/petrel-edge/petrel/oci/seccomp"
+	ocispec "github.com/petrel-edge/petrel/oci/spec"
+)
+
+// InitEnv names the environment variable that chooses how Create starts a
+// container's init: "exec" re-executes the binary as the init (the general
+// path), anything else forks it when the configuration allows (child.go).
+const InitEnv = "PETREL_INIT"
+
+// forkedInitRefusal returns why the forked init cannot set up s, or "" if
+// it can. What it leaves to the re-executed init are the cases where the
+// container's setup must run inside the container's process: a user
+// namespace (this process cannot join it), no mount namespace or a joined
+// one, --no-pivot (chroot moves one process only), hooks that run in the
+// container, and process attributes set from inside (scheduler, I/O
+// priority, personality). It also needs /proc in the container to open
+// the exec fifo.
+func forkedInitRefusal(s *specs.Spec, cloneflags uintptr, noPivot bool) string {
+	switch {
+	case os.Getenv(InitEnv) == "exec":
+		return InitEnv + "=exec"
+	case s.Process == nil || len(s.Process.Args) == 0:
+		return "no process"
+	case cloneflags&unix.CLONE_NEWUSER != 0:
+		return "user namespace"
+	case cloneflags&unix.CLONE_NEWNS == 0:
+		return "no new mount namespace"
+	case noPivot:
+		return "--no-pivot"
+	case s.Hooks != nil && (len(s.Hooks.CreateContainer) > 0 || len(s.Hooks.StartContainer) > 0):
+		return "hooks in the container"
+	case s.Process.Scheduler != nil || s.Process.IOPriority != nil || s.Linux.Personality != nil:
+		return "scheduler, I/O priority or personality"
+	}
+	for _, m := range s.Mounts {
+		if m.Type == "proc" && filepath.Clean(m.Destination) == "/proc" {
+			return ""
+		}
+	}
+	return "no /proc mount"
+}
+
+// forkedInit is Create's fast path: see child.go.
+type forkedInit struct {
+	spec        *specs.Spec
+	cloneflags  uintptr
+	joins       []nsJoin
+	newCgroupNS bool
+	cfg         *initConfig // rootfs, bundle, cgroup paths for prepareRootfs
+	stdio       [3]*os.File
+	preserve    int
+	console     *os.File // console socket, nil without a terminal
+	fifo        *os.File // O_PATH fd of the exec fifo
+	// afterFork joins the child to its cgroups; hooks, when there are
+	// any, runs prestart and createRuntime (on the calling goroutine).
+	afterFork func(pid int) error
+	hooks     func(pid int) error
+
+	sock *os.File // our end of the sync socket
+	plan *childPlan
+}
+
+// start forks the init and sets the container up around it. The returned
+// process is non-nil once the child exists, even on error, so that the
+// caller can kill it.
+func (f *forkedInit) start() (*Process, error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("socketpair: %w", err)
+	}
+	f.sock = os.NewFile(uintptr(fds[0]), "sync")
+	defer f.sock.Close()
+	child := os.NewFile(uintptr(fds[1]), "sync-child")
+	defer child.Close()
+	var keep []*os.File // fds the child inherits, closed here after the fork
+	defer func() {
+		for _, k := range keep {
+			k.Close()
+		}
+	}()
+	p, err := f.makePlan()
+	if err != nil {
+		return nil, err
+	}
+	dup := func(file *os.File) (uintptr, error) {
+		fd, err := unix.FcntlInt(file.Fd(), unix.F_DUPFD_CLOEXEC, 3+f.preserve)
+		if err != nil {
+			return 0, fmt.Errorf("dup %s: %w", file.Name(), err)
+		}
+		keep = append(keep, os.NewFile(uintptr(fd), file.Name()))
+		return uintptr(fd), nil
+	}
+	for i, file := range f.stdio {
+		if file == nil {
+			null, err := os.OpenFile(os.DevNull, os.O_RDWR|unix.O_CLOEXEC, 0)
+			if err != nil {
+				return nil, err
+			}
+			defer null.Close()
+			file = null
+		}
+		if p.stdio[i], err = dup(file); err != nil {
+			return nil, err
+		}
+	}
+	if p.syncFd, err = dup(child); err != nil {
+		return nil, err
+	}
+	fifoFd, err := dup(f.fifo)
+	if err != nil {
+		return nil, err
+	}
+	p.fifo = cstring("/proc/self/fd/" + strconv.Itoa(int(fifoFd)))
+	f.plan = p
+
+	// The thread that forks and then joins the child's namespaces is
+	// never unlocked: it dies with its goroutine. Steps that must run in
+	// this process's own namespaces (cgroups, hooks) are sent back to
+	// the calling goroutine.
+	calls := make(chan func() error)
+	results := make(chan error)
+	done := make(chan error, 1)
+	var proc *Process
+	go func() {
+		runtime.LockOSThread()
+		done <- f.setup(&proc, func(fn func() error) error {
+			calls <- fn
+			return <-results
+		})
+	}()
+	for {
+		select {
+		case fn := <-calls:
+			results <- fn()
+		case err := <-done:
+			child.Close()
+			for _, k := range keep {
+				k.Close()
+			}
+			keep = nil
+			runtime.KeepAlive(p)
+			return proc, err
+		}
+	}
+}
+
+// setup runs on its own locked thread.
+func (f *forkedInit) setup(proc **Process, onCaller func(func() error) error) error {
+	for _, j := range f.joins {
+		fd, err := unix.Open(j.path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("open namespace %s: %w", j.path, err)
+		}
+		err = unix.Setns(fd, j.flag)
+		unix.Close(fd)
+		if err != nil {
+			return fmt.Errorf("join namespace %s: %w", j.path, err)
+		}
+	}
+	pid, err := f.fork()
+	if err != nil {
+		return fmt.Errorf("start init: %w", err)
+	}
+	*proc = &Process{Pid: pid}
+	// Still in this process's mount namespace: the cgroup files are
+	// ours to write from here.
+	if err := f.afterFork(pid); err != nil {
+		return err
+	}
+	if f.newCgroupNS {
+		req := childRequest{Op: opUnshare, Flags: unix.CLONE_NEWCGROUP}
+		if err := f.request(&req, nil); err != nil {
+			return fmt.Errorf("new cgroup namespace: %w", err)
+		}
+	}
+	if err := f.joinChild(pid); err != nil {
+		return err
+	}
+	if err := prepareRootfs(f.cfg); err != nil {
+		return err
+	}
+	if f.hooks != nil {
+		// Hooks run in this process's namespaces, which this thread
+		// has left.
+		if err := onCaller(func() error { return f.hooks(pid) }); err != nil {
+			return err
+		}
+	}
+	if err := enterRootfs(f.cfg); err != nil {
+		return err
+	}
+	if f.console != nil {
+		slave, err := openConsole(f.console, f.spec.Process, true)
+		if err != nil {
+			return err
+		}
+		err = f.request(&childRequest{Op: opConsole}, unix.UnixRights(slave))
+		unix.Close(slave)
+		if err != nil {
+			return fmt.Errorf("set controlling terminal: %w", err)
+		}
+	}
+	if err := finishRootfs(f.spec); err != nil {
+		return err
+	}
+	return f.finish()
+}
+
+// fork forks the child with every signal blocked on this thread: the
+// child must not run a Go signal handler before it resets them.
+func (f *forkedInit) fork() (int, error) {
+	all, old := ^uint64(0), uint64(0)
+	syscall.ForkLock.Lock()
+	defer syscall.ForkLock.Unlock()
+	if _, _, e := unix.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&all)), uintptr(unsafe.Pointer(&old)), 8, 0, 0); e != 0 {
+		return 0, fmt.Errorf("block signals: %w", e)
+	}
+	pid, e := forkChild(f.cloneflags, f.plan)
+	unix.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&old)), 0, 8, 0, 0)
+	if e != 0 {
+		return 0, fmt.Errorf("fork: %w", e)
+	}
+	return pid, nil
+}
+
+// joinChild moves this thread into the child's namespaces, the mount
+// namespace last (it needs a private fs struct, and changes the root).
+func (f *forkedInit) joinChild(pid int) error {
+	if err := unix.Unshare(unix.CLONE_FS); err != nil {
+		return fmt.Errorf("unshare fs: %w", err)
+	}
+	for _, ns := range [...]struct {
+		name string
+		flag int
+	}{{"net", unix.CLONE_NEWNET}, {"ipc", unix.CLONE_NEWIPC}, {"uts", unix.CLONE_NEWUTS}, {"cgroup", unix.CLONE_NEWCGROUP}, {"mnt", unix.CLONE_NEWNS}} {
+		path := "/proc/" + strconv.Itoa(pid) + "/ns/" + ns.name
+		fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			if errors.Is(err, unix.ENOENT) && ns.name == "cgroup" {
+				continue // kernels without cgroup namespaces
+			}
+			return fmt.Errorf("open %s: %w", path, err)
+		}
+		err = unix.Setns(fd, ns.flag)
+		unix.Close(fd)
+		if err != nil {
+			return fmt.Errorf("join the init's %s namespace: %w", ns.name, err)
+		}
+	}
+	return nil
+}
+
+// mountInChild mounts through the child: proc takes the pid namespace of
+// the process that mounts it.
+func (f *forkedInit) mountInChild(source, target, fstype string, flags uintptr, data string) error {
+	var req childRequest
+	err := encodeMount(&req, source, target, fstype, flags, data)
+	if err == nil {
+		err = f.request(&req, nil)
+	}
+	if err != nil {
+		return &os.PathError{Op: fmt.Sprintf("mount %s (type %q, flags %#x, data %q) on", source, fstype, flags, data), Path: target, Err: err}
+	}
+	return nil
+}
+
+// encodeMount fills req with a mount request; empty data is passed as
+// NULL, as unix.Mount does.
+func encodeMount(req *childRequest, source, target, fstype string, flags uintptr, data string) error {
+	req.Op, req.Flags = opMount, uint64(flags)
+	n := 0
+	for i, s := range [4]string{source, target, fstype, data} {
+		if i == 3 && s == "" {
+			req.Off[i] = noString
+			continue
+		}
+		if n+len(s)+1 > len(req.Data) {
+			return unix.ENAMETOOLONG
+		}
+		req.Off[i] = uint32(n)
+		n += copy(req.Data[n:], s)
+		req.Data[n] = 0
+		n++
+	}
+	req.Len = uint32(n)
+	return nil
+}
+
+// request sends req (with fds in rights) and waits for the reply; a
+// failed reply is returned as its errno.
+func (f *forkedInit) request(req *childRequest, rights []byte) error {
+	r, err := f.exchange(req, rights)
+	if err != nil {
+		return err
+	}
+	if r.Step != stepOK {
+		if r.Step != stepRequest {
+			return f.stepError(r)
+		}
+		return syscall.Errno(r.Errno)
+	}
+	return nil
+}
+
+func (f *forkedInit) exchange(req *childRequest, rights []byte) (childReply, error) {
+	var r childReply
+	size := int(unsafe.Offsetof(req.Data)) + int(req.Len)
+	b := unsafe.Slice((*byte)(unsafe.Pointer(req)), size)
+	if err := unix.Sendmsg(int(f.sock.Fd()), b, rights, nil, 0); err != nil {
+		return r, fmt.Errorf("init: send: %w", err)
+	}
+	rb := unsafe.Slice((*byte)(unsafe.Pointer(&r)), unsafe.Sizeof(r))
+	n, err := unix.Read(int(f.sock.Fd()), rb)
+	if err != nil {
+		return r, fmt.Errorf("init: receive: %w", err)
+	}
+	if n != len(rb) {
+		return r, errors.New("init exited without a reply")
+	}
+	return r, nil
+}
+
+// finish asks the child to apply the plan; its reply tells whether the
+// container is created.
+func (f *forkedInit) finish() error {
+	r, err := f.exchange(&childRequest{Op: opFinish}, nil)
+	if err != nil {
+		return err
+	}
+	if r.Step != stepOK {
+		return f.stepError(r)
+	}
+	return nil
+}
+
+// stepError turns a failed step of the child into the error the
+// re-executed init reports for the same failure.
+func (f *forkedInit) stepError(r childReply) error {
+	p := f.spec.Process
+	e := syscall.Errno(r.Errno)
+	i := int(r.Index)
+	switch r.Step {
+	case stepStdio:
+		return fmt.Errorf("init: stdio: %w", e)
+	case stepPreserve:
+		return fmt.Errorf("init: preserved fd %d: %w", i, e)
+	case stepRlimit:
+		rl := p.Rlimits[i]
+		if e == unix.EPERM {
+			return fmt.Errorf("set %s to %d/%d (raising a hard limit needs CAP_SYS_RESOURCE): %w", rl.Type, rl.Soft, rl.Hard, e)
+		}
+		return fmt.Errorf("set %s to %d/%d: %w", rl.Type, rl.Soft, rl.Hard, e)
+	case stepNoNewPrivs:
+		return fmt.Errorf("set no_new_privs: %w", e)
+	case stepSeccomp:
+		return fmt.Errorf("seccomp: load filter of %d instructions (flags %#x): %w", f.plan.seccompProg.Len, f.plan.seccompFlags, e)
+	case stepBounding:
+		return fmt.Errorf("drop %s from bounding set: %w", caps.Names()[f.plan.capDrop[i]], e)
+	case stepKeepCaps, stepClearKeepCaps:
+		return fmt.Errorf("keep capabilities: %w", e)
+	case stepSetgroups:
+		return fmt.Errorf("setgroups %v: %w", p.User.AdditionalGids, e)
+	case stepSetgid:
+		return fmt.Errorf("setgid %d: %w", p.User.GID, e)
+	case stepSetuid:
+		return fmt.Errorf("setuid %d: %w", p.User.UID, e)
+	case stepCapset:
+		return fmt.Errorf("capset: %w", e)
+	case stepAmbientClear:
+		return fmt.Errorf("clear ambient capabilities: %w", e)
+	case stepAmbient:
+		return fmt.Errorf("raise ambient %s: %w", caps.Names()[f.plan.ambient[i]], e)
+	case stepCwd:
+		return fmt.Errorf("chdir to cwd %q: %w", p.Cwd, e)
+	case stepExecStat:
+		return fmt.Errorf("exec %q: %w", cstringValue(f.plan.paths[i]), e)
+	case stepExecDir:
+		return fmt.Errorf("exec %q: is a directory", cstringValue(f.plan.paths[i]))
+	case stepExecAccess:
+		return fmt.Errorf("exec %q: not executable: %w", cstringValue(f.plan.paths[i]), e)
+	case stepExecMissing:
+		return fmt.Errorf("exec %q: executable file not found in $PATH", p.Args[0])
+	case stepSignals:
+		return fmt.Errorf("reset handler of signal %d: %w", i, e)
+	case stepCloseRange:
+		return fmt.Errorf("close-on-exec runtime fds: %w", e)
+	}
+	return fmt.Errorf("init: step %d: %w", r.Step, e)
+}
+
+// makePlan prepares what the child applies to itself.
+func (f *forkedInit) makePlan() (*childPlan, error) {
+	s, proc := f.spec, f.spec.Process
+	p := &childPlan{preserve: uintptr(f.preserve), uid: uintptr(proc.User.UID), gid: uintptr(proc.User.GID), umask: 0o022}
+	for _, r := range proc.Rlimits {
+		res, ok := ocispec.Rlimit(r.Type)
+		if !ok {
+			return nil, fmt.Errorf("rlimit %q: unknown", r.Type)
+		}
+		p.rlimits = append(p.rlimits, childRlimit{resource: uintptr(res), limit: [2]uint64{r.Soft, r.Hard}})
+	}
+	if proc.User.Umask != nil {
+		p.umask = uintptr(*proc.User.Umask)
+	}
+	p.noNewPrivs = proc.NoNewPrivileges
+	if sec := s.Linux.Seccomp; sec != nil {
+		prog, flags, err := seccomp.Prepare(sec)
+		if err != nil {
+			return nil, fmt.Errorf("seccomp: %w", err)
+		}
+		if len(prog) > 0 {
+			p.seccompProg = unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
+			p.seccompFlags = flags
+			// Without no_new_privs, seccomp needs CAP_SYS_ADMIN, which
+			// the user change may drop: load the filter first.
+			p.seccompEarly, p.seccompLate = !proc.NoNewPrivileges, proc.NoNewPrivileges
+		}
+	}
+	if c := proc.Capabilities; c != nil {
+		p.setCaps = true
+		keep := caps.Of(c.Bounding)
+		for i := 0; i <= caps.Last(); i++ {
+			if keep&(1<<uint(i)) == 0 {
+				p.capDrop = append(p.capDrop, uintptr(i))
+			}
+		}
+		eff, perm, inh := caps.Of(c.Effective), caps.Of(c.Permitted), caps.Of(c.Inheritable)
+		p.capHeader = unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+		p.capData = [2]unix.CapUserData{
+			{Effective: uint32(eff), Permitted: uint32(perm), Inheritable: uint32(inh)},
+			{Effective: uint32(eff >> 32), Permitted: uint32(perm >> 32), Inheritable: uint32(inh >> 32)},
+		}
+		amb := caps.Of(c.Ambient)
+		for i := 0; i <= caps.Last(); i++ {
+			if amb&(1<<uint(i)) != 0 {
+				p.ambient = append(p.ambient, uintptr(i))
+			}
+		}
+	}
+	p.groups = append([]uint32(nil), proc.User.AdditionalGids...)
+	cwd := proc.Cwd
+	if cwd == "" {
+		cwd = "/"
+	}
+	p.cwd = cstring(cwd)
+	p.search = !strings.Contains(proc.Args[0], "/")
+	for _, c := range execCandidates(proc.Args[0], proc.Env) {
+		p.paths = append(p.paths, cstring(c))
+	}
+	p.argv = cstrings(proc.Args)
+	p.envp = cstrings(proc.Env)
+	for sig := 1; sig <= 64; sig++ {
+		if sig == int(unix.SIGKILL) || sig == int(unix.SIGSTOP) || signal.Ignored(syscall.Signal(sig)) {
+			continue
+		}
+		p.resetSigs = append(p.resetSigs, uintptr(sig))
+	}
+	p.execFailed = []byte("petrel-runtime init: exec " + strconv.Quote(proc.Args[0]) + " failed: errno ")
+	p.iov.Base = (*byte)(unsafe.Pointer(&p.req))
+	p.iov.SetLen(int(unsafe.Sizeof(p.req)))
+	p.msg.Iov = &p.iov
+	p.msg.SetIovlen(1)
+	p.msg.Control = &p.oob[0]
+	p.msg.SetControllen(len(p.oob))
+	return p, nil
+}
+
+// execCandidates lists the paths execvp would try for name, in order.
+func execCandidates(name string, env []string) []string {
+	if strings.Contains(name, "/") {
+		return []string{name}
+	}
+	pathEnv := defaultPath
+	for _, e := range env {
+		if v, ok := strings.CutPrefix(e, "PATH="); ok {
+			pathEnv = v
+		}
+	}
+	var out []string
+	for _, dir := range filepath.SplitList(pathEnv) {
+		if dir == "" {
+			dir = "."
+		}
+		out = append(out, filepath.Join(dir, name))
+	}
+	return out
+}
+
+const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+func cstring(s string) *byte {
+	b := make([]byte, len(s)+1)
+	copy(b, s)
+	return &b[0]
+}
+
+func cstrings(list []string) []*byte {
+	out := make([]*byte, 0, len(list)+1)
+	for _, s := range list {
+		out = append(out, cstring(s))
+	}
+	return append(out, nil)
+}
+
+func cstringValue(p *byte) string {
+	return unix.BytePtrToString(p)
+}
