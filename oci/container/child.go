@@ -116,6 +116,7 @@ type childPlan struct {
 	syncFd   uintptr
 	stdio    [3]uintptr // dup'ed onto 0, 1, 2
 	preserve uintptr    // fds 3 .. 3+preserve-1 are passed on
+	keep     [2]uintptr // the fds kept open above those: sync socket and exec fifo, in order
 
 	rlimits []childRlimit
 	umask   uintptr
@@ -188,6 +189,12 @@ func forkChild(flags uintptr, p *childPlan) (int, syscall.Errno) {
 			childFail(p, stepPreserve, e, uint32(fd))
 		}
 	}
+	// Close now every other fd the fork copied (pipes someone waits to
+	// see closed, the console socket, …) but the two the child still
+	// needs. close_range is from Linux 5.9; before it they close on exec.
+	childCloseRange(3+p.preserve, p.keep[0]-1)
+	childCloseRange(p.keep[0]+1, p.keep[1]-1)
+	childCloseRange(p.keep[1]+1, ^uintptr(0))
 	for {
 		p.msg.Controllen = oobLen // the kernel lowers it to what came
 		n, _, e := syscall.RawSyscall6(unix.SYS_RECVMSG, p.syncFd, uintptr(unsafe.Pointer(&p.msg)), unix.MSG_CMSG_CLOEXEC, 0, 0, 0)
@@ -343,6 +350,15 @@ func childFinish(p *childPlan) {
 	childWrite(2, p.execFailed)
 	childWriteErrno(p, e)
 	childExit(127)
+}
+
+// childCloseRange closes fds lo..hi, if any.
+//
+//go:nosplit
+func childCloseRange(lo, hi uintptr) {
+	if lo <= hi {
+		syscall.RawSyscall6(unix.SYS_CLOSE_RANGE, lo, hi, 0, 0, 0, 0)
+	}
 }
 
 //go:nosplit

@@ -129,6 +129,7 @@ func (f *forkedInit) start() (*Process, error) {
 		return nil, err
 	}
 	p.fifo = cstring("/proc/self/fd/" + strconv.Itoa(int(fifoFd)))
+	p.keep = [2]uintptr{min(p.syncFd, fifoFd), max(p.syncFd, fifoFd)}
 	f.plan = p
 
 	// The thread that forks and then joins the child's namespaces is

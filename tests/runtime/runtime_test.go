@@ -7,6 +7,7 @@ package runtime
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -347,31 +348,7 @@ func TestConsoleSocket(t *testing.T) {
 		s.Process.Terminal = true
 		s.Process.Args = []string{"sh", "-c", "tty; sleep 1000"}
 	})
-	sock := filepath.Join(t.TempDir(), "console.sock")
-	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	got := make(chan *os.File, 1)
-	go func() {
-		c, err := l.AcceptUnix()
-		if err != nil {
-			got <- nil
-			return
-		}
-		defer c.Close()
-		f, _ := c.File()
-		buf, oob := make([]byte, 256), make([]byte, unix.CmsgSpace(4))
-		_, oobn, _, _, err := unix.Recvmsg(int(f.Fd()), buf, oob, 0)
-		if err != nil {
-			got <- nil
-			return
-		}
-		msgs, _ := unix.ParseSocketControlMessage(oob[:oobn])
-		fds, _ := unix.ParseUnixRights(&msgs[0])
-		got <- os.NewFile(uintptr(fds[0]), "pty")
-	}()
+	sock, got := consoleListener(t)
 	id := uniqueID(t)
 	r.cleanup(id)
 	if _, errs, code := r.run("create", "--bundle", b, id); code == 0 || !strings.Contains(errs, "console-socket") {
@@ -694,6 +671,87 @@ func TestAddressSpaceLimit(t *testing.T) {
 	out, errs, code := r.run("run", "--bundle", b, uniqueID(t))
 	if code != 0 || strings.TrimSpace(out) != "65536" {
 		t.Fatalf("exit %d, output %q, stderr %q; want ulimit -v 65536", code, out, errs)
+	}
+}
+
+// consoleListener listens on a console socket and delivers the first pty
+// master sent to it (nil on failure).
+func consoleListener(t *testing.T) (string, <-chan *os.File) {
+	sock := filepath.Join(t.TempDir(), "console.sock")
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	got := make(chan *os.File, 1)
+	go func() {
+		c, err := l.AcceptUnix()
+		if err != nil {
+			got <- nil
+			return
+		}
+		defer c.Close()
+		f, _ := c.File()
+		buf, oob := make([]byte, 256), make([]byte, unix.CmsgSpace(4))
+		_, oobn, _, _, err := unix.Recvmsg(int(f.Fd()), buf, oob, 0)
+		if err != nil {
+			got <- nil
+			return
+		}
+		msgs, _ := unix.ParseSocketControlMessage(oob[:oobn])
+		fds, _ := unix.ParseUnixRights(&msgs[0])
+		got <- os.NewFile(uintptr(fds[0]), "pty")
+	}()
+	return sock, got
+}
+
+// TestCreateReleasesCallersPipes: once create returns, the container
+// holds none of the runtime's own fds (engines read the runtime's output
+// until EOF); with a terminal its stdio is the pty, not the caller's.
+func TestCreateReleasesCallersPipes(t *testing.T) {
+	for _, path := range initPaths {
+		t.Run(path.name, func(t *testing.T) {
+			r := newRT(t)
+			r.env = path.env
+			b := testenv.Bundle(t, func(s *specs.Spec) {
+				s.Process.Terminal = true
+				s.Process.Args = []string{"sleep", "1000"}
+			})
+			sock, got := consoleListener(t)
+			id := uniqueID(t)
+			r.cleanup(id)
+			outR, outW, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer outR.Close()
+			leakR, leakW, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer leakR.Close()
+			cmd := r.cmd("create", "--bundle", b, "--console-socket", sock, id)
+			cmd.Stdout, cmd.Stderr = outW, outW
+			cmd.ExtraFiles = []*os.File{leakW} // fd 3, not preserved
+			err = cmd.Run()
+			outW.Close()
+			leakW.Close()
+			if err != nil {
+				t.Fatalf("create: %v", err)
+			}
+			if master := <-got; master != nil {
+				defer master.Close()
+			}
+			for name, f := range map[string]*os.File{"stdout": outR, "fd 3": leakR} {
+				f.SetReadDeadline(time.Now().Add(20 * time.Second))
+				if _, err := io.ReadAll(f); err != nil {
+					t.Errorf("the runtime's %s is still open after create: %v", name, err)
+				}
+			}
+			if st := r.state(id); st.Status != "created" {
+				t.Errorf("status %q", st.Status)
+			}
+		})
 	}
 }
 
