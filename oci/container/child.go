@@ -155,7 +155,7 @@ type childPlan struct {
 	iov   unix.Iovec
 	msg   unix.Msghdr
 	oob   [oobLen]byte
-	statx unix.Statx_t
+	stat  unix.Stat_t
 	one   [1]byte
 	num   [24]byte
 }
@@ -264,6 +264,18 @@ func childFinish(p *childPlan) {
 		}
 	}
 	syscall.RawSyscall6(unix.SYS_UMASK, p.umask, 0, 0, 0, 0, 0)
+	// Before the seccomp filter, which may not know the newer calls:
+	// fds from 3+preserve on (the sync socket, the exec fifo) end with
+	// the exec, and the Go handlers this copy of the runtime inherited
+	// go back to SIG_DFL (signals stay blocked until the fifo wait).
+	if _, _, e = syscall.RawSyscall6(unix.SYS_CLOSE_RANGE, 3+p.preserve, ^uintptr(0), unix.CLOSE_RANGE_CLOEXEC, 0, 0, 0); e != 0 && e != unix.ENOSYS {
+		childReplyFail(p, stepCloseRange, e, 0)
+	}
+	for _, sig := range p.resetSigs {
+		if _, _, e = syscall.RawSyscall6(unix.SYS_RT_SIGACTION, sig, uintptr(unsafe.Pointer(&p.sigDfl)), 0, 8, 0, 0); e != 0 {
+			childReplyFail(p, stepSignals, e, uint32(sig))
+		}
+	}
 	if p.noNewPrivs {
 		if _, _, e = syscall.RawSyscall6(unix.SYS_PRCTL, unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0); e != 0 {
 			childReplyFail(p, stepNoNewPrivs, e, 0)
@@ -320,17 +332,6 @@ func childFinish(p *childPlan) {
 	if p.seccompLate {
 		childSeccomp(p)
 	}
-	// Fds from 3+preserve on are the runtime's: they end with the exec.
-	if _, _, e = syscall.RawSyscall6(unix.SYS_CLOSE_RANGE, 3+p.preserve, ^uintptr(0), unix.CLOSE_RANGE_CLOEXEC, 0, 0, 0); e != 0 && e != unix.ENOSYS {
-		childReplyFail(p, stepCloseRange, e, 0)
-	}
-	// From here on signals act as they will on the process: the Go
-	// handlers this copy of the runtime inherited must not run.
-	for _, sig := range p.resetSigs {
-		if _, _, e = syscall.RawSyscall6(unix.SYS_RT_SIGACTION, sig, uintptr(unsafe.Pointer(&p.sigDfl)), 0, 8, 0, 0); e != 0 {
-			childReplyFail(p, stepSignals, e, uint32(sig))
-		}
-	}
 	childReplyErr(p, stepOK, 0, uint32(path))
 	if _, _, e = syscall.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&p.noSigs)), 0, 8, 0, 0); e != 0 {
 		childExit(1)
@@ -378,14 +379,20 @@ func childFindExecutable(p *childPlan) int {
 	var firstErr syscall.Errno
 	for i, path := range p.paths {
 		step := uint32(stepExecStat)
-		_, _, e := syscall.RawSyscall6(unix.SYS_STATX, atFDCWD, uintptr(unsafe.Pointer(path)), 0, unix.STATX_TYPE, uintptr(unsafe.Pointer(&p.statx)), 0)
-		if e == 0 && uint32(p.statx.Mode)&unix.S_IFMT == unix.S_IFDIR {
+		_, _, e := syscall.RawSyscall6(sysFstatat, atFDCWD, uintptr(unsafe.Pointer(path)), uintptr(unsafe.Pointer(&p.stat)), 0, 0, 0)
+		if e == 0 && uint32(p.stat.Mode)&unix.S_IFMT == unix.S_IFDIR {
 			step, e = stepExecDir, unix.EISDIR
 		} else if e == 0 {
 			step = stepExecAccess
 			_, _, e = syscall.RawSyscall6(unix.SYS_FACCESSAT2, atFDCWD, uintptr(unsafe.Pointer(path)), unix.X_OK, unix.AT_EACCESS, 0, 0)
-			if e == unix.ENOSYS {
-				e = 0 // kernels before 5.8: execve decides
+			if e == unix.ENOSYS || e == unix.EPERM {
+				// Before Linux 5.8, or a seccomp filter that does not
+				// know faccessat2: faccessat checks with the real ids,
+				// which are the effective ones by now.
+				_, _, e = syscall.RawSyscall6(unix.SYS_FACCESSAT, atFDCWD, uintptr(unsafe.Pointer(path)), unix.X_OK, 0, 0, 0)
+				if e == unix.ENOSYS || e == unix.EPERM {
+					e = 0 // execve decides
+				}
 			}
 		}
 		if e == 0 {

@@ -31,6 +31,12 @@ func prepareRootfs(cfg *initConfig) error {
 		return fmt.Errorf("rootfs: %w", err)
 	}
 	cfg.Rootfs = rootfs
+	// The mount table as it is before the container's mounts: what
+	// holds the rootfs, and the host's cgroup hierarchies. Read once:
+	// with many mounts on the host it is long.
+	if cfg.hostMounts, err = mountinfo.Read(); err != nil {
+		return err
+	}
 	// Without a mount namespace of its own the container's mounts are made
 	// in the runtime's, under the rootfs only (Delete removes them): the
 	// propagation of the host's mounts is left alone.
@@ -42,7 +48,7 @@ func prepareRootfs(cfg *initConfig) error {
 		if err := mount("", "/", "", flag, ""); err != nil {
 			return err
 		}
-		if err := parentMountPrivate(rootfs); err != nil {
+		if err := parentMountPrivate(cfg.hostMounts, rootfs); err != nil {
 			return err
 		}
 	}
@@ -77,11 +83,7 @@ func hasBind(opts []string) bool {
 
 // parentMountPrivate makes the mount holding rootfs private, as
 // pivot_root refuses a shared parent.
-func parentMountPrivate(rootfs string) error {
-	ms, err := mountinfo.Read()
-	if err != nil {
-		return err
-	}
+func parentMountPrivate(ms []mountinfo.Mount, rootfs string) error {
 	m, ok := mountinfo.Holding(ms, rootfs)
 	if !ok {
 		return fmt.Errorf("no mount holds %s", rootfs)
@@ -206,11 +208,7 @@ type cgroupMount struct {
 	options    string // the controllers for v1, e.g. "cpu,cpuacct" or "name=systemd"
 }
 
-func hostCgroupMounts() ([]cgroupMount, error) {
-	ms, err := mountinfo.Read()
-	if err != nil {
-		return nil, err
-	}
+func hostCgroupMounts(ms []mountinfo.Mount) []cgroupMount {
 	var out []cgroupMount
 	for _, m := range ms {
 		if m.FSType != "cgroup" && m.FSType != "cgroup2" {
@@ -232,7 +230,7 @@ func hostCgroupMounts() ([]cgroupMount, error) {
 		}
 		out = append(out, cm)
 	}
-	return out, nil
+	return out
 }
 
 // mountCgroup gives the container its cgroups at dest: cgroup2 on a unified
@@ -241,10 +239,7 @@ func hostCgroupMounts() ([]cgroupMount, error) {
 // container's cgroup), without one the container's cgroup directories are
 // bound.
 func mountCgroup(cfg *initConfig, dest string, flags uintptr) error {
-	mounts, err := hostCgroupMounts()
-	if err != nil {
-		return err
-	}
+	mounts := hostCgroupMounts(cfg.hostMounts)
 	if err := os.MkdirAll(dest, 0o755); err != nil {
 		return err
 	}

@@ -7,6 +7,8 @@ import (
 	"io"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/petrel-edge/petrel/core/mountinfo"
 )
 
 // The runtime and the init it re-executes (when the forked init of
@@ -58,13 +60,15 @@ type initConfig struct {
 	Console     bool              `json:"console,omitempty"` // a console socket fd is in $PETREL_CONSOLE_FD
 	CgroupPaths map[string]string `json:"cgroupPaths,omitempty"`
 	NewCgroupNS bool              `json:"newCgroupNS,omitempty"`
-	Spec        *specs.Spec       `json:"-"` // SpecJSON decoded by init
+	MountNSFd   int               `json:"mountNSFd,omitempty"` // join this mount namespace (exec, or a path in the spec)
+	NoMountNS   bool              `json:"noMountNS,omitempty"` // the container shares the runtime's mount namespace
+
+	Spec       *specs.Spec       `json:"-"` // SpecJSON decoded by init
+	hostMounts []mountinfo.Mount // the mount table before the container's mounts, read by prepareRootfs
 	// mountInChild, when set, makes the proc mounts: the forked init's
 	// setup runs in the runtime, whose pid namespace is not the
 	// container's.
-	mountInChild func(source, target, fstype string, flags uintptr, data string) error `json:"-"`
-	MountNSFd    int                                                                   `json:"mountNSFd,omitempty"` // join this mount namespace (exec, or a path in the spec)
-	NoMountNS    bool                                                                  `json:"noMountNS,omitempty"` // the container shares the runtime's mount namespace
+	mountInChild func(source, target, fstype string, flags uintptr, data string) error
 }
 
 type syncConn struct {
