@@ -113,10 +113,11 @@ type childRlimit struct {
 // runtime allocated before the fork; the child only writes its integer
 // fields and buffers.
 type childPlan struct {
+	setsid   bool // a session of its own (a container's init, a process with a terminal)
 	syncFd   uintptr
 	stdio    [3]uintptr // dup'ed onto 0, 1, 2
 	preserve uintptr    // fds 3 .. 3+preserve-1 are passed on
-	keep     [2]uintptr // the fds kept open above those: sync socket and exec fifo, in order
+	keep     [2]uintptr // the fds kept open above those: sync socket and exec fifo, in order (equal for exec)
 
 	rlimits []childRlimit
 	umask   uintptr
@@ -143,7 +144,7 @@ type childPlan struct {
 	argv   []*byte // nil-terminated
 	envp   []*byte // nil-terminated
 
-	fifo      *byte     // /proc/self/fd/N of the exec fifo's O_PATH fd
+	fifo      *byte     // /proc/self/fd/N of the exec fifo's O_PATH fd; nil for exec
 	resetSigs []uintptr // signals whose Go handler goes back to SIG_DFL
 	sigDfl    [8]uint64 // a zero struct sigaction: SIG_DFL, no flags, no mask
 	noSigs    uint64    // an empty signal set
@@ -176,8 +177,10 @@ func forkChild(flags uintptr, p *childPlan) (int, syscall.Errno) {
 		return int(pid), 0
 	}
 	// The child: it never returns.
-	if _, _, e := syscall.RawSyscall6(unix.SYS_SETSID, 0, 0, 0, 0, 0, 0); e != 0 {
-		childFail(p, stepStdio, e, 0)
+	if p.setsid {
+		if _, _, e := syscall.RawSyscall6(unix.SYS_SETSID, 0, 0, 0, 0, 0, 0); e != 0 {
+			childFail(p, stepStdio, e, 0)
+		}
 	}
 	for i := uintptr(0); i < 3; i++ {
 		if _, _, e := syscall.RawSyscall6(unix.SYS_DUP3, p.stdio[i], i, 0, 0, 0, 0); e != 0 {
@@ -336,16 +339,18 @@ func childFinish(p *childPlan) {
 	if _, _, e = syscall.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&p.noSigs)), 0, 8, 0, 0); e != 0 {
 		childExit(1)
 	}
-	// Blocks until Start opens the fifo for reading.
-	fifo, _, e := syscall.RawSyscall6(unix.SYS_OPENAT, atFDCWD, uintptr(unsafe.Pointer(p.fifo)), unix.O_WRONLY|unix.O_CLOEXEC, 0, 0, 0)
-	if e != 0 {
-		childExit(1)
+	if p.fifo != nil {
+		// Blocks until Start opens the fifo for reading.
+		fifo, _, e := syscall.RawSyscall6(unix.SYS_OPENAT, atFDCWD, uintptr(unsafe.Pointer(p.fifo)), unix.O_WRONLY|unix.O_CLOEXEC, 0, 0, 0)
+		if e != 0 {
+			childExit(1)
+		}
+		p.one[0] = '0'
+		if _, _, e = syscall.RawSyscall6(unix.SYS_WRITE, fifo, uintptr(unsafe.Pointer(&p.one[0])), 1, 0, 0, 0); e != 0 {
+			childExit(1)
+		}
+		syscall.RawSyscall6(unix.SYS_CLOSE, fifo, 0, 0, 0, 0, 0)
 	}
-	p.one[0] = '0'
-	if _, _, e = syscall.RawSyscall6(unix.SYS_WRITE, fifo, uintptr(unsafe.Pointer(&p.one[0])), 1, 0, 0, 0); e != 0 {
-		childExit(1)
-	}
-	syscall.RawSyscall6(unix.SYS_CLOSE, fifo, 0, 0, 0, 0, 0)
 	_, _, e = syscall.RawSyscall6(unix.SYS_EXECVE, uintptr(unsafe.Pointer(p.paths[path])), uintptr(unsafe.Pointer(&p.argv[0])), uintptr(unsafe.Pointer(&p.envp[0])), 0, 0, 0)
 	// The runtime is gone by now: stderr is all that is left.
 	childWrite(2, p.execFailed)

@@ -78,6 +78,44 @@ func (c *Container) Exec(opts ExecOptions) (*Process, error) {
 	}
 	defer mnt.Close()
 
+	console, err := consoleConn(opts.ConsoleSocket, opts.ConsoleConn)
+	if err != nil {
+		return nil, err
+	}
+	if console != nil {
+		defer console.Close()
+	}
+	joinCgroup := func(pid int) error {
+		if len(c.CgroupPaths) > 0 {
+			if err := cgroups.Load(c.CgroupPaths).Apply(pid); err != nil {
+				return fmt.Errorf("join container cgroup: %w", err)
+			}
+		}
+		return nil
+	}
+	if forkedExecRefusal(p, spec) == "" {
+		s := *spec
+		s.Process = p
+		f := &forkedInit{
+			spec: &s, joins: joins, exec: true, mountNS: mnt, afterFork: joinCgroup,
+			stdio: [3]*os.File{opts.Stdin, opts.Stdout, opts.Stderr}, preserve: opts.PreserveFDs, console: console,
+		}
+		proc, err := f.start()
+		if err != nil {
+			if proc != nil {
+				proc.killAndWait()
+			}
+			return nil, err
+		}
+		if opts.PidFile != "" {
+			if err := writePidFile(opts.PidFile, proc.Pid); err != nil {
+				proc.killAndWait()
+				return nil, err
+			}
+		}
+		return proc, nil
+	}
+
 	parentSock, childSock, err := socketpair()
 	if err != nil {
 		return nil, err
@@ -93,12 +131,7 @@ func (c *Container) Exec(opts ExecOptions) (*Process, error) {
 	}
 	cmd.env = []string{"GOMAXPROCS=1", "PETREL_SYNC_FD=" + strconv.Itoa(cmd.addFile(childSock))}
 	mntFd := cmd.addFile(mnt)
-	console, err := consoleConn(opts.ConsoleSocket, opts.ConsoleConn)
-	if err != nil {
-		return nil, err
-	}
 	if console != nil {
-		defer console.Close()
 		cmd.env = append(cmd.env, "PETREL_CONSOLE_FD="+strconv.Itoa(cmd.addFile(console)))
 	}
 	proc, err := cmd.start(joins)
@@ -112,10 +145,8 @@ func (c *Container) Exec(opts ExecOptions) (*Process, error) {
 			proc.killAndWait()
 		}
 	}()
-	if len(c.CgroupPaths) > 0 {
-		if err := cgroups.Load(c.CgroupPaths).Apply(proc.Pid); err != nil {
-			return nil, fmt.Errorf("join container cgroup: %w", err)
-		}
+	if err := joinCgroup(proc.Pid); err != nil {
+		return nil, err
 	}
 	sc := newSyncConn(parentSock)
 	cfg := &initConfig{Exec: true, ID: c.ID, SpecJSON: c.specJSON, Process: p, Console: console != nil, MountNSFd: mntFd}

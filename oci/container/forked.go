@@ -58,7 +58,19 @@ func forkedInitRefusal(s *specs.Spec, cloneflags uintptr, noPivot bool) string {
 	return "no /proc mount"
 }
 
-// forkedInit is Create's fast path: see child.go.
+// forkedExecRefusal is forkedInitRefusal for Exec: the container exists,
+// so only the process's own attributes matter.
+func forkedExecRefusal(p *specs.Process, s *specs.Spec) string {
+	switch {
+	case os.Getenv(InitEnv) == "exec":
+		return InitEnv + "=exec"
+	case p.Scheduler != nil || p.IOPriority != nil || s.Linux.Personality != nil:
+		return "scheduler, I/O priority or personality"
+	}
+	return ""
+}
+
+// forkedInit is the fast path of Create and Exec: see child.go.
 type forkedInit struct {
 	spec        *specs.Spec
 	cloneflags  uintptr
@@ -68,7 +80,9 @@ type forkedInit struct {
 	stdio       [3]*os.File
 	preserve    int
 	console     *os.File // console socket, nil without a terminal
-	fifo        *os.File // O_PATH fd of the exec fifo
+	fifo        *os.File // O_PATH fd of the exec fifo; nil for exec
+	exec        bool     // a process in a running container (Container.Exec)
+	mountNS     *os.File // exec: the container's mount namespace
 	// afterFork joins the child to its cgroups; hooks, when there are
 	// any, runs prestart and createRuntime (on the calling goroutine).
 	afterFork func(pid int) error
@@ -124,12 +138,16 @@ func (f *forkedInit) start() (*Process, error) {
 	if p.syncFd, err = dup(child); err != nil {
 		return nil, err
 	}
-	fifoFd, err := dup(f.fifo)
-	if err != nil {
-		return nil, err
+	p.keep = [2]uintptr{p.syncFd, p.syncFd}
+	if f.fifo != nil {
+		fifoFd, err := dup(f.fifo)
+		if err != nil {
+			return nil, err
+		}
+		p.fifo = cstring("/proc/self/fd/" + strconv.Itoa(int(fifoFd)))
+		p.keep = [2]uintptr{min(p.syncFd, fifoFd), max(p.syncFd, fifoFd)}
 	}
-	p.fifo = cstring("/proc/self/fd/" + strconv.Itoa(int(fifoFd)))
-	p.keep = [2]uintptr{min(p.syncFd, fifoFd), max(p.syncFd, fifoFd)}
+	p.setsid = !f.exec || f.console != nil
 	f.plan = p
 
 	// The thread that forks and then joins the child's namespaces is
@@ -176,6 +194,9 @@ func (f *forkedInit) setup(proc **Process, onCaller func(func() error) error) er
 			return fmt.Errorf("join namespace %s: %w", j.path, err)
 		}
 	}
+	if f.exec {
+		return f.setupExec(proc, onCaller)
+	}
 	pid, err := f.fork()
 	if err != nil {
 		return fmt.Errorf("start init: %w", err)
@@ -221,6 +242,39 @@ func (f *forkedInit) setup(proc **Process, onCaller func(func() error) error) er
 	}
 	if err := finishRootfs(f.spec); err != nil {
 		return err
+	}
+	return f.finish()
+}
+
+// setupExec forks a process into a running container: this thread has
+// joined its namespaces but the mount namespace, which it joins now for
+// the child to inherit.
+func (f *forkedInit) setupExec(proc **Process, onCaller func(func() error) error) error {
+	if err := unix.Unshare(unix.CLONE_FS); err != nil {
+		return fmt.Errorf("unshare fs: %w", err)
+	}
+	if err := unix.Setns(int(f.mountNS.Fd()), unix.CLONE_NEWNS); err != nil {
+		return fmt.Errorf("join the container's mount namespace: %w", err)
+	}
+	pid, err := f.fork()
+	if err != nil {
+		return fmt.Errorf("start exec init: %w", err)
+	}
+	*proc = &Process{Pid: pid}
+	// The cgroup files are seen from this process's mount namespace.
+	if err := onCaller(func() error { return f.afterFork(pid) }); err != nil {
+		return err
+	}
+	if f.console != nil {
+		slave, err := openConsole(f.console, f.spec.Process, false)
+		if err != nil {
+			return err
+		}
+		err = f.request(&childRequest{Op: opConsole}, unix.UnixRights(slave))
+		unix.Close(slave)
+		if err != nil {
+			return fmt.Errorf("set controlling terminal: %w", err)
+		}
 	}
 	return f.finish()
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -807,6 +808,45 @@ func TestInitPathsAgree(t *testing.T) {
 	}
 	if outs[0] != outs[1] {
 		t.Errorf("the init paths disagree:\nforked:\n%s\nre-executed:\n%s", outs[0], outs[1])
+	}
+
+	// The same process through exec into a running container.
+	var spec specs.Spec
+	spec.Process, spec.Linux, spec.Root = &specs.Process{}, &specs.Linux{}, &specs.Root{}
+	mutate(&spec)
+	proc, err := json.Marshal(spec.Process)
+	if err != nil {
+		t.Fatal(err)
+	}
+	procFile := filepath.Join(t.TempDir(), "process.json")
+	if err := os.WriteFile(procFile, proc, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := newRT(t)
+	b := testenv.Bundle(t, func(s *specs.Spec) {
+		mutate(s)
+		s.Process.Args = []string{"sleep", "1000"}
+	})
+	id := uniqueID(t) + "-exec"
+	r.cleanup(id)
+	r.ok("run", "--detach", "--bundle", b, id)
+	var execOuts []string
+	for _, path := range initPaths {
+		r.env = path.env
+		out, errs, code := r.run("exec", "--process", procFile, id)
+		if code != 0 {
+			t.Fatalf("exec, %s: exit %d: %s", path.name, code, errs)
+		}
+		// An exec'd process's pid is whatever is free: not compared.
+		execOuts = append(execOuts, regexp.MustCompile(`pid=[0-9]+`).ReplaceAllString(out, "pid=N"))
+	}
+	for _, want := range []string{"uid=1000 gid=1000 groups=10,20", "\n0027\n", "\n/tmp\n", "\nagree\n", "CapEff:\t0000000000000400", "NoNewPrivs:\t1", "Seccomp:\t2", "\n200\n", "mkdir-denied"} {
+		if !strings.Contains(execOuts[0], want) {
+			t.Errorf("forked exec: output lacks %q:\n%s", want, execOuts[0])
+		}
+	}
+	if execOuts[0] != execOuts[1] {
+		t.Errorf("the exec paths disagree:\nforked:\n%s\nre-executed:\n%s", execOuts[0], execOuts[1])
 	}
 }
 
