@@ -28,6 +28,15 @@
 // speed-up over the faster of the others against the goals, or the same
 // as JSON with -json; -o also writes the JSON report to a file.
 //
+// With -network, each engine also gets a default network of its own (petrel
+// and docker a bridge and a /24 of 10.200-249.x.0 each, docker without
+// iptables rules, which it adds only for published ports; podman its
+// default network podman, 10.88.0.0/16), and every iteration also times
+// `run --rm IMAGE true` on it. The report then says what the network adds
+// to each engine's `run --rm` (difference of the medians), the ratios to
+// the subject's, and whether the subject's is under half of the faster
+// other's (the goal of issue 5).
+//
 // It needs root. An engine that is not installed is skipped with a
 // message; a failed iteration or round is reported with the failing
 // command and its stderr and not counted, and the engine is dropped after
@@ -39,5 +48,5 @@
 //
 //	enginebench [-n 10] [-warmup 1] [-c 100] [-rounds 1] [-containers 50]
 //	            [-engines petrel,docker,podman] [-petrel bin/petrel]
-//	            [-docker /usr/bin/docker] [-podman podman] [-json] [-o FILE] [-keep]
+//	            [-docker /usr/bin/docker] [-podman podman] [-network] [-json] [-o FILE] [-keep]
 package main

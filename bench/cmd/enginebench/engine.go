@@ -25,6 +25,7 @@ type engine struct {
 	env     []string // added to the client's environment
 	global  []string // client options before the command
 	opts    []string // options of create and run before the image
+	netOpts []string // with -network: run's options on the default network
 	image   string
 	version string
 	dir     string // the engine's private directory

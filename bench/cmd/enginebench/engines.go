@@ -19,6 +19,7 @@ type setup struct {
 	archive string // the busybox image as a docker-archive
 	paths   map[string]string
 	tag     string // unique per run: cgroup parents, namespaces
+	network bool   // give each engine a default network of its own
 }
 
 // image is the tag of the busybox image docker and podman load.
@@ -69,7 +70,19 @@ func (e *engine) startPetrel(s setup) error {
 	}
 	sock := filepath.Join(e.dir, "p.sock")
 	conf := filepath.Join(e.dir, "daemon.json")
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf("{\"cgroup-parent\": %q}\n", "/"+s.tag+"-petrel")), 0o644); err != nil {
+	dconf := fmt.Sprintf("{\"cgroup-parent\": %q}\n", "/"+s.tag+"-petrel")
+	var bridge string
+	if s.network {
+		subnet, err := freeSubnet(0)
+		if err != nil {
+			return err
+		}
+		bridge = fmt.Sprintf("ebp%d", os.Getpid())
+		e.teardown = append(e.teardown, func() { exec.Command("ip", "link", "del", bridge).Run() })
+		dconf = fmt.Sprintf("{\"cgroup-parent\": %q, \"cni-conf-dir\": %q, \"default-network-subnet\": %q, \"default-network-bridge\": %q}\n",
+			"/"+s.tag+"-petrel", filepath.Join(e.dir, "net.d"), subnet, bridge)
+	}
+	if err := os.WriteFile(conf, []byte(dconf), 0o644); err != nil {
 		return err
 	}
 	d, err := startDaemon(filepath.Join(e.dir, "petreld.log"), bin, nil,
@@ -85,6 +98,9 @@ func (e *engine) startPetrel(s setup) error {
 	}
 	e.cli, e.global = bin, []string{"-H", "unix://" + sock}
 	e.opts = []string{"--network", "none"}
+	if s.network {
+		e.netOpts = []string{}
+	}
 	e.image = image
 	if _, err := e.must("load", "--input", s.archive); err != nil {
 		return err
@@ -175,6 +191,25 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 		return err
 	}
 	sock := filepath.Join(e.dir, "docker.sock")
+	// With -network, a bridge of its own (dockerd does not make one it is
+	// given); iptables stays off either way: without published ports
+	// dockerd adds no per-container rules, so the host's tables stay as
+	// they are.
+	bridge := "none"
+	if s.network {
+		subnet, err := freeSubnet(1)
+		if err != nil {
+			return err
+		}
+		bridge = fmt.Sprintf("ebd%d", os.Getpid())
+		e.teardown = append(e.teardown, func() { exec.Command("ip", "link", "del", bridge).Run() })
+		gw := strings.TrimSuffix(subnet, "0/24") + "1/24"
+		for _, args := range [][]string{{"link", "add", bridge, "type", "bridge"}, {"addr", "add", gw, "dev", bridge}, {"link", "set", bridge, "up"}} {
+			if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+				return fmt.Errorf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+			}
+		}
+	}
 	// dockerd 20.10 writes a trust key, by default to /etc/docker/key.json.
 	dconf := fmt.Sprintf("{\"deprecated-key-path\": %q}\n", filepath.Join(e.dir, "key.json"))
 	if err := os.WriteFile(filepath.Join(e.dir, "daemon.json"), []byte(dconf), 0o644); err != nil {
@@ -191,7 +226,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 		"--config-file", filepath.Join(e.dir, "daemon.json"),
 		"--cgroup-parent", "/"+s.tag+"-docker",
 		// No bridge, no iptables rules: the host's network stays as it is.
-		"--bridge", "none", "--iptables=false", "--ip-masq=false",
+		"--bridge", bridge, "--iptables=false", "--ip-masq=false",
 	)
 	if err != nil {
 		return err
@@ -203,6 +238,9 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 	}
 	e.env = []string{"DOCKER_HOST=unix://" + sock, "DOCKER_CONFIG=" + filepath.Join(e.dir, "cli")}
 	e.opts = []string{"--network", "none"}
+	if s.network {
+		e.netOpts = []string{}
+	}
 	e.image = image
 	e.hostProc = func(argv []string) bool {
 		return filepath.Base(argv[0]) == "containerd-shim-runc-v2" && slices.Contains(argv, csock)
@@ -254,6 +292,11 @@ events_logger = "file"
 		"--network-config-dir", filepath.Join(e.dir, "net"),
 	}
 	e.opts = []string{"--network", "none", "--cgroup-parent", "/" + s.tag + "-podman"}
+	if s.network {
+		// podman's default network, podman (10.88.0.0/16), shared with
+		// the host's podman.
+		e.netOpts = []string{"--cgroup-parent", "/" + s.tag + "-podman"}
+	}
 	e.image = image
 	runroot := filepath.Join(e.dir, "runroot")
 	e.hostProc = func(argv []string) bool { return filepath.Base(argv[0]) == "conmon" && argUnder(argv, runroot) }
@@ -272,4 +315,27 @@ func versionOf(e *engine, format string) string {
 		return "unknown"
 	}
 	return strings.TrimSpace(out)
+}
+
+// freeSubnet picks a 10.2xx.y.0/24 that no address of the host is in.
+func freeSubnet(salt int) (string, error) {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return "", err
+	}
+	seed := os.Getpid() + salt*4099
+	for i := range 500 {
+		n := (seed + i*7919) % (50 * 256)
+		_, s, _ := net.ParseCIDR(fmt.Sprintf("10.%d.%d.0/24", 200+n/256, n%256))
+		free := true
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok && (s.Contains(ipn.IP) || ipn.Contains(s.IP)) {
+				free = false
+			}
+		}
+		if free {
+			return s.String(), nil
+		}
+	}
+	return "", fmt.Errorf("no free 10.200-249.x.0/24 subnet")
 }

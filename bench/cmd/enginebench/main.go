@@ -25,6 +25,10 @@ func main() {
 // ops are the timed operations, in the order of the tables.
 var ops = []string{"create", "start", "stop", "rm", "run --rm"}
 
+// opNet is `run --rm IMAGE true` on the engine's default network, timed
+// with -network beside "run --rm" (which has --network none).
+const opNet = "run --rm, network"
+
 // sleeper is the process of created containers: a PID 1 that exits on
 // SIGTERM, so that stop measures the engine and not its kill timeout. It
 // says readyLine once its trap is set: a SIGTERM before that would be
@@ -75,6 +79,7 @@ type options struct {
 	keep         bool
 	tolerate     int
 	mountHugetlb bool
+	network      bool
 }
 
 func runMain(args []string, stdout, stderr io.Writer) int {
@@ -100,6 +105,7 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory (engine roots and logs)")
 	fs.IntVar(&o.tolerate, "tolerate", 0, "failed iterations or rounds per engine that are skipped (and reported) before the engine is dropped")
 	fs.BoolVar(&o.mountHugetlb, "mount-hugetlb", true, "mount hugetlb as a cgroup v1 hierarchy when podman's crun needs it")
+	fs.BoolVar(&o.network, "network", false, "also time `run --rm IMAGE true` on each engine's default network (a bridge of its own) and report what the network adds")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -197,7 +203,7 @@ func bench(o options, log io.Writer) (*report, error) {
 		}
 	}()
 
-	s := setup{work: work, paths: o.paths, tag: fmt.Sprintf("enginebench-%d", os.Getpid())}
+	s := setup{work: work, paths: o.paths, tag: fmt.Sprintf("enginebench-%d", os.Getpid()), network: o.network}
 	s.rootfs = filepath.Join(work, "rootfs")
 	if err := busybox.HostRootfs(s.rootfs); err != nil {
 		return nil, fmt.Errorf("busybox rootfs (apt-get install busybox-static): %w", err)
@@ -331,6 +337,12 @@ func single(e *engine, i int) (map[string]time.Duration, error) {
 		{"stop", []string{"stop", name}},
 		{"rm", []string{"rm", name}},
 		{"run --rm", append(append([]string{"run", "--rm"}, e.opts...), e.image, "true")},
+	}
+	if e.netOpts != nil {
+		steps = append(steps, struct {
+			op   string
+			args []string
+		}{opNet, append(append([]string{"run", "--rm"}, e.netOpts...), e.image, "true")})
 	}
 	for _, st := range steps {
 		if st.op == "stop" {

@@ -41,6 +41,9 @@ type report struct {
 	// other engine's median over the subject's.
 	Speedup map[string]map[string]float64 `json:"speedup"`
 	Memory  map[string]memResult          `json:"memory"`
+	// NetworkCost is, per engine, the median of `run --rm` on its default
+	// network less the median with --network none (ms), with -network.
+	NetworkCost map[string]float64 `json:"network_cost_ms,omitempty"`
 
 	single, conc map[string]map[string][]time.Duration
 }
@@ -82,6 +85,7 @@ func (r *report) addConcurrent(name string, t map[string]time.Duration) { addTo(
 
 // finish computes the summaries and the subject's speed-ups.
 func (r *report) finish() {
+	defer r.networkCost()
 	for _, m := range []struct {
 		samples map[string]map[string][]time.Duration
 		out     map[string]map[string]stats.Summary
@@ -106,6 +110,70 @@ func (r *report) finish() {
 
 // speedup returns the fastest other engine's median over the subject's,
 // or 0 when either is missing.
+// ops are the operations measured: ops, and opNet with -network.
+func (r *report) ops() []string {
+	if _, ok := r.Single[opNet]; ok {
+		return append(append([]string{}, ops...), opNet)
+	}
+	return ops
+}
+
+// netGoal: the subject's added network cost is under half of the faster
+// other engine's.
+const netGoal = 0.5
+
+// networkCost fills NetworkCost from the one-at-a-time medians.
+func (r *report) networkCost() {
+	for name, net := range r.Single[opNet] {
+		if none, ok := r.Single["run --rm"][name]; ok && net.N > 0 && none.N > 0 {
+			if r.NetworkCost == nil {
+				r.NetworkCost = map[string]float64{}
+			}
+			r.NetworkCost[name] = net.MedianMS - none.MedianMS
+		}
+	}
+}
+
+// printNetwork prints the cost of the default network per engine, the
+// ratios to the subject's and the goal.
+func (r *report) printNetwork(w io.Writer, names, others []string) {
+	if len(r.NetworkCost) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\nnetwork: run --rm IMAGE true on the default network less with --network none (one at a time, difference of medians, ms)\n\n")
+	head := []string{""}
+	head = append(head, names...)
+	for _, o := range others {
+		head = append(head, o+"/"+r.Subject)
+	}
+	cost := []string{"added by the network"}
+	for _, n := range names {
+		if c, ok := r.NetworkCost[n]; ok {
+			cost = append(cost, fmt.Sprintf("%.1f", c))
+		} else {
+			cost = append(cost, "—")
+		}
+	}
+	subj, hasSubj := r.NetworkCost[r.Subject]
+	best := math.Inf(1)
+	for _, o := range others {
+		c, ok := r.NetworkCost[o]
+		if ok {
+			best = min(best, c)
+		}
+		if ok && hasSubj && subj > 0 {
+			cost = append(cost, fmt.Sprintf("%.2fx", c/subj))
+		} else {
+			cost = append(cost, "—")
+		}
+	}
+	table.Write(w, [][]string{head, cost}, 1)
+	if hasSubj && !math.IsInf(best, 1) {
+		fmt.Fprintf(w, "goal: %s's network cost under %.0f%% of the faster other's (%.1f ms): %.1f ms, %.2f of it: %s\n",
+			r.Subject, netGoal*100, best, subj, subj/best, verdict(subj < netGoal*best, subj < netGoal*best))
+	}
+}
+
 func speedup(byEngine map[string]stats.Summary, subject string) float64 {
 	subj, ok := byEngine[subject]
 	if !ok || subj.MedianMS <= 0 {
@@ -170,7 +238,7 @@ func (r *report) print(w io.Writer) {
 		}
 		head = append(head, "speed-up")
 		rows := [][]string{head}
-		for _, op := range ops {
+		for _, op := range r.ops() {
 			row := []string{op}
 			for _, n := range names {
 				if s, ok := sums[op][n]; ok {
@@ -192,6 +260,7 @@ func (r *report) print(w io.Writer) {
 		timeTable(fmt.Sprintf("%d at once: %d round(s); ms from the first client's start to the last one's exit, median / p90", r.Concurrency, r.Rounds), r.Concurrent, "concurrent")
 	}
 	fmt.Fprintf(w, "speed-up: the faster other engine's median over %s's (goal ≥ %.0fx, aim %.0fx)\n", r.Subject, speedGoal, speedAim)
+	r.printNetwork(w, names, others)
 	if len(r.Memory) > 0 {
 		var n int
 		for _, m := range r.Memory {
