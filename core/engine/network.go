@@ -79,10 +79,15 @@ func (e *Engine) initNetwork() error {
 		return fmt.Errorf("default network: %w", err)
 	}
 	wrote, err := mgr.EnsureDefault(cni.Spec{Name: DefaultNetwork, Bridge: o.DefaultBridge, Subnet: o.DefaultSubnet})
-	if err != nil {
-		return fmt.Errorf("default network: %w", err)
-	}
-	if wrote {
+	switch {
+	case err != nil && errors.Is(err, os.ErrExist):
+		// Written meanwhile by another daemon sharing the directory.
+	case err != nil:
+		// A broken file of the default network's is the admin's to fix:
+		// it is never overwritten, and containers that need the network
+		// are refused with its error until then.
+		e.logf("default network: %v", err)
+	case wrote:
 		e.logf("wrote the default network %s (bridge %s, %s) in %s", DefaultNetwork, o.DefaultBridge, o.DefaultSubnet, o.ConfDir)
 	}
 	e.net = &networks{mgr: mgr, ports: map[string]*cni.Reservation{}}

@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -139,5 +141,31 @@ func TestResolvConf(t *testing.T) {
 	}
 	if got := string(resolvConf([]byte("nameserver 127.0.0.1\n"), etcOptions{})); !strings.Contains(got, "8.8.8.8") {
 		t.Errorf("no nameserver left: %q", got)
+	}
+}
+
+func TestBrokenDefaultNetwork(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "root", "cni", "net.d")
+	os.MkdirAll(conf, 0o755)
+	broken := []byte(`{"cniVersion": "1.0.0", "name": "petrel0", "plugins": [`)
+	os.WriteFile(filepath.Join(conf, "petrel0.conflist"), broken, 0o644)
+	e, err := New(Options{Root: filepath.Join(dir, "root"), State: filepath.Join(dir, "state")})
+	if err != nil {
+		t.Fatalf("a broken network file stopped the engine: %v", err)
+	}
+	defer e.Close()
+	rootfs := filepath.Join(dir, "rootfs")
+	os.MkdirAll(rootfs, 0o755)
+	_, _, err = e.Create("", api.Config{Cmd: []string{"true"}}, &api.HostConfig{ExternalRootfs: rootfs})
+	if err == nil || !strings.Contains(err.Error(), "petrel0.conflist") {
+		t.Fatalf("Create on the broken default network: %v", err)
+	}
+	if data, _ := os.ReadFile(filepath.Join(conf, "petrel0.conflist")); string(data) != string(broken) {
+		t.Fatal("the broken file was overwritten")
+	}
+	// --network none needs no CNI network.
+	if _, _, err := e.Create("", api.Config{Cmd: []string{"true"}}, &api.HostConfig{ExternalRootfs: rootfs, NetworkMode: "none"}); err != nil {
+		t.Fatal(err)
 	}
 }
