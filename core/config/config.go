@@ -62,8 +62,18 @@ type Ulimit struct {
 	Soft int64  `json:"Soft"`
 }
 
-// aliases are Docker's names for iSulad's keys.
-var aliases = map[string]string{"data-root": "graph", "exec-root": "state", "log-driver-opts": "log-opts"}
+// alias maps Docker's names for iSulad's keys.
+func alias(key string) (string, bool) {
+	switch key {
+	case "data-root":
+		return "graph", true
+	case "exec-root":
+		return "state", true
+	case "log-driver-opts":
+		return "log-opts", true
+	}
+	return "", false
+}
 
 // Default returns the configuration without a file.
 func Default() Config {
@@ -106,7 +116,7 @@ func Parse(data []byte, c *Config) error {
 	norm := map[string]json.RawMessage{}
 	for k, v := range raw {
 		key := k
-		if a, ok := aliases[k]; ok {
+		if a, ok := alias(k); ok {
 			key = a
 		}
 		if _, dup := norm[key]; dup {

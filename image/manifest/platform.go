@@ -6,7 +6,8 @@ import (
 	"os"
 	"runtime"
 	"strings"
-	"sync"
+
+	"github.com/petrel-edge/petrel/core/lazy"
 )
 
 // String returns "os/arch[/variant]".
@@ -73,18 +74,19 @@ func ParsePlatform(s string) (Platform, error) {
 	return p.Normalize(), nil
 }
 
-// hostPlatform is the platform of this process, with the ARM variant read
-// from /proc/cpuinfo.
-var hostPlatform = sync.OnceValue(func() Platform {
-	p := Platform{OS: runtime.GOOS, Architecture: runtime.GOARCH}
-	if p.Architecture == "arm" {
-		p.Variant = armVariant()
-	}
-	return p.Normalize()
-})
+var hostPlatform lazy.Value[Platform]
 
-// Host returns the platform Petrel runs on.
-func Host() Platform { return hostPlatform() }
+// Host returns the platform Petrel runs on, with the ARM variant read from
+// /proc/cpuinfo.
+func Host() Platform {
+	return hostPlatform.Get(func() Platform {
+		p := Platform{OS: runtime.GOOS, Architecture: runtime.GOARCH}
+		if p.Architecture == "arm" {
+			p.Variant = armVariant()
+		}
+		return p.Normalize()
+	})
+}
 
 func armVariant() string {
 	f, err := os.Open("/proc/cpuinfo")

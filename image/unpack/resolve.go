@@ -5,22 +5,27 @@ import (
 	"fmt"
 	"path"
 	"strings"
-	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/petrel-edge/petrel/core/lazy"
 )
 
 const maxSymlinks = 255
 
+var openat2Probe lazy.Value[bool]
+
 // haveOpenat2 reports whether the kernel supports openat2 (Linux 5.6).
-var haveOpenat2 = sync.OnceValue(func() bool {
-	fd, err := unix.Openat2(unix.AT_FDCWD, "/", &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT})
-	if err != nil {
-		return false
-	}
-	unix.Close(fd)
-	return true
-})
+func haveOpenat2() bool {
+	return openat2Probe.Get(func() bool {
+		fd, err := unix.Openat2(unix.AT_FDCWD, "/", &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT})
+		if err != nil {
+			return false
+		}
+		unix.Close(fd)
+		return true
+	})
+}
 
 // A resolver opens paths inside a root directory fd, following symlinks
 // as if the root were "/".

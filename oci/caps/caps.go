@@ -8,10 +8,11 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/petrel-edge/petrel/core/lazy"
 )
 
 // names lists the capabilities by number, as <linux/capability.h> does.
@@ -40,16 +41,20 @@ func Parse(name string) (int, error) {
 	return 0, fmt.Errorf("unknown capability %q", name)
 }
 
+var last lazy.Value[int]
+
 // Last returns the highest capability number the running kernel knows.
-var Last = sync.OnceValue(func() int {
-	b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap")
-	if err == nil {
-		if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
-			return n
+func Last() int {
+	return last.Get(func() int {
+		b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap")
+		if err == nil {
+			if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+				return n
+			}
 		}
-	}
-	return len(names) - 1
-})
+		return len(names) - 1
+	})
+}
 
 // Validate checks that every name in every set is known.
 func Validate(c *specs.LinuxCapabilities) error {

@@ -7,9 +7,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/petrel-edge/petrel/core/lazy"
 )
 
 // defaultRoot is where the host's cgroup file systems are mounted.
@@ -34,8 +35,21 @@ type mount struct {
 	root string // root of the mount within the hierarchy (mountinfo field 4)
 }
 
+var probedLayout lazy.Value[layoutResult]
+
+type layoutResult struct {
+	l   *layout
+	err error
+}
+
 // hostLayout probes this host once per process.
-var hostLayout = sync.OnceValues(detectLayout)
+func hostLayout() (*layout, error) {
+	r := probedLayout.Get(func() layoutResult {
+		l, err := detectLayout()
+		return layoutResult{l, err}
+	})
+	return r.l, r.err
+}
 
 func detectLayout() (*layout, error) {
 	var st unix.Statfs_t
@@ -54,10 +68,14 @@ func detectLayout() (*layout, error) {
 
 func readSelfCgroup() ([]byte, error) { return os.ReadFile("/proc/self/cgroup") }
 
-// v1Options are the super options of a v1 cgroup mount that name no controller.
-var v1Options = map[string]bool{
-	"rw": true, "ro": true, "noprefix": true, "clone_children": true, "xattr": true,
-	"cpuset_v2_mode": true, "favordynmods": true, "none": true, "all": true,
+// v1Option reports the super options of a v1 cgroup mount that name no
+// controller.
+func v1Option(o string) bool {
+	switch o {
+	case "rw", "ro", "noprefix", "clone_children", "xattr", "cpuset_v2_mode", "favordynmods", "none", "all":
+		return true
+	}
+	return false
 }
 
 // parseLayout builds the layout from a unified root, or from the text of
@@ -87,7 +105,7 @@ func parseLayout(unified bool, root string, mountinfo []byte, self func() ([]byt
 				}
 			case "cgroup":
 				for _, o := range strings.Split(g[2], ",") {
-					if v1Options[o] || (strings.Contains(o, "=") && !strings.HasPrefix(o, "name=")) {
+					if v1Option(o) || (strings.Contains(o, "=") && !strings.HasPrefix(o, "name=")) {
 						continue
 					}
 					if _, dup := l.v1[o]; !dup {
