@@ -152,8 +152,10 @@ func TestStopKillRemove(t *testing.T) {
 	if st := d.inspect("stubborn", ".State.Status"); st != "running" {
 		t.Errorf("after start: %s", st)
 	}
-	// A PID 1 only dies of signals it handles (or KILL).
-	d.must(d.runArgs("-d", "--name", "handler", "none", "sh", "-c", "trap 'exit 42' USR1; while true; do sleep 0.1; done")...)
+	// A PID 1 only dies of signals it handles (or KILL); one that comes
+	// before the shell has set its trap is discarded, so wait for it.
+	d.must(d.runArgs("-d", "--name", "handler", "none", "sh", "-c", "trap 'exit 42' USR1; echo trapped; while true; do sleep 0.1; done")...)
+	d.waitFor("the trap to be set", func() bool { return strings.Contains(d.must("logs", "handler"), "trapped") })
 	d.must("kill", "-s", "USR1", "handler")
 	d.waitFor("USR1 to end it", func() bool { return d.inspect("handler", ".State.Status") == "exited" })
 	if got := d.inspect("handler", ".State.ExitCode"); got != "42" {
