@@ -229,7 +229,7 @@ func Create(opts CreateOptions) (c *Container, err error) {
 			spec: s, cloneflags: cloneflags, joins: joins, newCgroupNS: newCgroupNS,
 			cfg:      &initConfig{ID: opts.ID, Spec: s, Process: s.Process, Rootfs: c.Rootfs, Bundle: bundle, NewCgroupNS: newCgroupNS},
 			stdio:    [3]*os.File{opts.Stdin, opts.Stdout, opts.Stderr},
-			preserve: opts.PreserveFDs, console: console, fifo: fifoPath,
+			preserve: opts.PreserveFDs, consoleSock: console, fifo: fifoPath,
 			afterFork: func(pid int) error {
 				if err := joinCgroups(pid); err != nil {
 					return err

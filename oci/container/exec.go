@@ -98,7 +98,7 @@ func (c *Container) Exec(opts ExecOptions) (*Process, error) {
 		s.Process = p
 		f := &forkedInit{
 			spec: &s, joins: joins, exec: true, mountNS: mnt, afterFork: joinCgroup,
-			stdio: [3]*os.File{opts.Stdin, opts.Stdout, opts.Stderr}, preserve: opts.PreserveFDs, console: console,
+			stdio: [3]*os.File{opts.Stdin, opts.Stdout, opts.Stderr}, preserve: opts.PreserveFDs, consoleSock: console,
 		}
 		proc, err := f.start()
 		if err != nil {

@@ -79,7 +79,7 @@ type forkedInit struct {
 	cfg         *initConfig // rootfs, bundle, cgroup paths for prepareRootfs
 	stdio       [3]*os.File
 	preserve    int
-	console     *os.File // console socket, nil without a terminal
+	consoleSock *os.File // console socket, nil without a terminal
 	fifo        *os.File // O_PATH fd of the exec fifo; nil for exec
 	exec        bool     // a process in a running container (Container.Exec)
 	mountNS     *os.File // exec: the container's mount namespace
@@ -147,7 +147,7 @@ func (f *forkedInit) start() (*Process, error) {
 		p.fifo = cstring("/proc/self/fd/" + strconv.Itoa(int(fifoFd)))
 		p.keep = [2]uintptr{min(p.syncFd, fifoFd), max(p.syncFd, fifoFd)}
 	}
-	p.setsid = !f.exec || f.console != nil
+	p.setsid = !f.exec || f.consoleSock != nil
 	f.plan = p
 
 	// The thread that forks and then joins the child's namespaces is
@@ -229,16 +229,8 @@ func (f *forkedInit) setup(proc **Process, onCaller func(func() error) error) er
 	if err := enterRootfs(f.cfg); err != nil {
 		return err
 	}
-	if f.console != nil {
-		slave, err := openConsole(f.console, f.spec.Process, true)
-		if err != nil {
-			return err
-		}
-		err = f.request(&childRequest{Op: opConsole}, unix.UnixRights(slave))
-		unix.Close(slave)
-		if err != nil {
-			return fmt.Errorf("set controlling terminal: %w", err)
-		}
+	if err := f.console(true); err != nil {
+		return err
 	}
 	if err := finishRootfs(f.spec); err != nil {
 		return err
@@ -265,18 +257,29 @@ func (f *forkedInit) setupExec(proc **Process, onCaller func(func() error) error
 	if err := onCaller(func() error { return f.afterFork(pid) }); err != nil {
 		return err
 	}
-	if f.console != nil {
-		slave, err := openConsole(f.console, f.spec.Process, false)
-		if err != nil {
-			return err
-		}
-		err = f.request(&childRequest{Op: opConsole}, unix.UnixRights(slave))
-		unix.Close(slave)
-		if err != nil {
-			return fmt.Errorf("set controlling terminal: %w", err)
-		}
+	if err := f.console(false); err != nil {
+		return err
 	}
 	return f.finish()
+}
+
+// console, with a console socket, opens a pty in the devpts of this
+// thread's root, sends the master to the socket and the slave to the
+// child, which makes it its stdio and controlling terminal.
+func (f *forkedInit) console(mountConsole bool) error {
+	if f.consoleSock == nil {
+		return nil
+	}
+	slave, err := openConsole(f.consoleSock, f.spec.Process, mountConsole)
+	if err != nil {
+		return err
+	}
+	err = f.request(&childRequest{Op: opConsole}, unix.UnixRights(slave))
+	unix.Close(slave)
+	if err != nil {
+		return fmt.Errorf("set controlling terminal: %w", err)
+	}
+	return nil
 }
 
 // fork forks the child with every signal blocked on this thread: the
