@@ -20,7 +20,8 @@
 //
 // Then -n iterations of the one-at-a-time cycle, each engine once per
 // iteration, round-robin with a rotating start: create a container whose
-// PID 1 exits on SIGTERM, start, stop, rm, and one `run --rm IMAGE true`;
+// PID 1 exits on SIGTERM, start, stop (once, untimed, its logs say its
+// trap is set), rm, and one `run --rm IMAGE true`;
 // each client call is timed from fork to reaped exit. Then -rounds rounds
 // of the same phases with -c clients at once, each phase timed from the
 // first client's start to the last one's exit. It prints medians, p90s,
