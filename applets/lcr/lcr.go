@@ -60,9 +60,6 @@ func commands() map[string]command {
 
 // Main runs petrel-runtime with the arguments after its name.
 func Main(args []string) int {
-	// One P: the runtime is a short sequence of system calls, and more
-	// Ps only add threads and context switches (a fifth of run's CPU).
-	runtime.GOMAXPROCS(1)
 	if len(args) > 0 && args[0] == "init" {
 		return container.Init()
 	}
@@ -107,6 +104,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		g.errorf("unknown command %q (try --help)", name)
 		return 2
+	}
+	switch name {
+	case "create", "run", "exec":
+		// One P for the commands that start a process: the thread that
+		// joins the container's namespaces and this goroutine take
+		// turns instead of waking idle Ps (a tenth less CPU for run).
+		// The other commands end before a second P costs anything, and
+		// giving it back would cost them a stop-the-world (about 1 ms
+		// of state's 15 here).
+		runtime.GOMAXPROCS(1)
 	}
 	if systemdCgroup {
 		g.errorf("--systemd-cgroup: systemd cgroup management is not supported; use cgroupfs paths")
