@@ -42,7 +42,7 @@ func table() map[string]Applet {
 		"init":    {Links: []string{"petrel-init"}, Summary: "tiny PID 1 for --init: reaps zombies, forwards signals", Main: initproc.Main},
 		"runtime": {Links: []string{"petrel-runtime"}, Summary: "OCI runtime with runc's command line (lcr)", Main: lcr.Main},
 		"shim":    {Links: []string{"petrel-shim"}, Summary: "per-container shim started by petreld", Main: shim.Main},
-		"version": {Summary: "print version, commit, Go version and platform", Main: version.Main},
+		"version": {Summary: "print version, commit, Go version and platform, and the daemon's when one answers", Main: versionMain},
 
 		"image-tool": {Summary: "debug tool for the image store: pull, images, load, save, import, export, rootfs, gc", Main: imagetool.Main},
 	}
@@ -92,7 +92,7 @@ func dispatch(argv []string, apps map[string]Applet, stdout, stderr io.Writer) i
 		usage(stdout, apps)
 		return 0
 	case "-v", "--version":
-		return apps["version"].Main(nil)
+		return version.Main(nil)
 	default:
 		if a, ok := apps[name]; ok {
 			return a.Main(argv[2:])
@@ -169,4 +169,14 @@ func install(dir string, apps map[string]Applet) error {
 		}
 	}
 	return nil
+}
+
+// versionMain is `petrel version`: this binary's version, then the
+// daemon's as docker version shows it, when one answers.
+func versionMain(args []string) int {
+	if rc := version.Main(args); rc != 0 {
+		return rc
+	}
+	client.ServerVersion(os.Stdout)
+	return 0
 }

@@ -93,6 +93,17 @@ type statusError struct {
 
 func (e *statusError) Error() string { return e.msg }
 
+// unixHTTPClient talks HTTP to the daemon's unix socket.
+func unixHTTPClient(socket string) *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", socket)
+		},
+		DisableCompression: true,
+	}}
+}
+
 // usageError is a bad command line: exit 125.
 type usageError struct {
 	err   error
@@ -143,13 +154,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	socket := strings.TrimPrefix(host, "unix://")
 	c := &cli{ctx: ctx, socket: socket, stdin: stdin, stdout: stdout, stderr: stderr}
-	c.hc = &http.Client{Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", socket)
-		},
-		DisableCompression: true,
-	}}
+	c.hc = unixHTTPClient(socket)
 	err = cmd.run(c, rest[1:])
 	var se *statusError
 	var ue *usageError

@@ -2,6 +2,7 @@ package client
 
 import (
 	"bufio"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -1074,9 +1075,41 @@ func cmdVersion(c *cli, args []string) error {
 	if err := c.call("GET", "/version", nil, nil, &v); err != nil {
 		return err
 	}
-	fmt.Fprintf(c.stdout, "Server: %s\n Version:      %s\n API version:  %s (minimum version %s)\n Go version:   %s\n Git commit:   %s\n OS/Arch:      %s/%s\n Kernel:       %s\n",
-		v.Platform.Name, v.Version, v.APIVersion, v.MinAPIVersion, v.GoVersion, v.GitCommit, v.Os, v.Arch, v.KernelVersion)
+	printServerVersion(c.stdout, v)
 	return nil
+}
+
+func printServerVersion(w io.Writer, v api.VersionResponse) {
+	fmt.Fprintf(w, "Server: %s\n Version:      %s\n API version:  %s (minimum version %s)\n Go version:   %s\n Git commit:   %s\n OS/Arch:      %s/%s\n Kernel:       %s\n",
+		v.Platform.Name, v.Version, v.APIVersion, v.MinAPIVersion, v.GoVersion, v.GitCommit, v.Os, v.Arch, v.KernelVersion)
+}
+
+// ServerVersion prints the daemon's version, as `petrel client version`
+// does, when a daemon answers on $PETREL_HOST or the default socket within
+// a second; it reports whether one did. `petrel version` uses it after the
+// binary's own version.
+func ServerVersion(w io.Writer) bool {
+	host := os.Getenv("PETREL_HOST")
+	if host == "" {
+		host = DefaultHost
+	}
+	socket, ok := strings.CutPrefix(host, "unix://")
+	if !ok {
+		return false
+	}
+	if _, err := os.Stat(socket); err != nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	c := &cli{ctx: ctx, socket: socket, stdout: io.Discard, stderr: io.Discard, hc: unixHTTPClient(socket)}
+	var v api.VersionResponse
+	if err := c.call("GET", "/version", nil, nil, &v); err != nil {
+		return false
+	}
+	fmt.Fprintln(w)
+	printServerVersion(w, v)
+	return true
 }
 
 func cmdInfo(c *cli, args []string) error {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -414,6 +415,18 @@ func TestInfoVersionMemory(t *testing.T) {
 	}
 	if out := d.must("version"); !strings.Contains(out, "API version:  1.41") {
 		t.Errorf("version: %s", out)
+	}
+	// `petrel version`, the applet: the binary's own version, then the
+	// daemon's when one answers on $PETREL_HOST.
+	cmd := exec.Command(d.bin, "version")
+	cmd.Env = append(os.Environ(), "PETREL_HOST=unix://"+d.sock)
+	if out, err := cmd.Output(); err != nil || !strings.HasPrefix(string(out), "petrel version ") || !strings.Contains(string(out), "\nServer: Petrel Engine\n") {
+		t.Errorf("petrel version with a daemon: %v\n%s", err, out)
+	}
+	cmd = exec.Command(d.bin, "version")
+	cmd.Env = append(os.Environ(), "PETREL_HOST=unix://"+d.sock+".none")
+	if out, err := cmd.Output(); err != nil || strings.Contains(string(out), "Server:") {
+		t.Errorf("petrel version without a daemon: %v\n%s", err, out)
 	}
 	idle, err := pss(d.cmd.Process.Pid)
 	if err != nil {
