@@ -77,6 +77,21 @@ func ListTableRules(family, table string) ([]Rule, error) {
 
 func list(what string, names ...string) ([]Rule, error) {
 	family, table := names[0], names[1]
+	chain := ""
+	if len(names) > 2 {
+		chain = names[2]
+	}
+	// Netlink first: the kernel answers in well under a millisecond,
+	// nft takes about 20 ms to start. nft where netlink is refused.
+	if rules, err := listNetlink(family, table, chain); err == nil {
+		return rules, nil
+	}
+	return listNFT(what, names...)
+}
+
+// listNFT lists rules with `nft -j -a list`.
+func listNFT(what string, names ...string) ([]Rule, error) {
+	family, table := names[0], names[1]
 	out, err := run("", append([]string{"-j", "-a", "list", what}, names...)...)
 	if errors.Is(err, ErrNotExist) {
 		return nil, nil
