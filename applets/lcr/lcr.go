@@ -60,6 +60,11 @@ func commands() map[string]command {
 
 // Main runs petrel-runtime with the arguments after its name.
 func Main(args []string) int {
+	// Keep the main thread to the main goroutine: create and exec join
+	// the container's namespaces from a locked thread that they then let
+	// die, and were that the main thread Go would keep it, parked in the
+	// container's namespaces, where /proc/self looks.
+	runtime.LockOSThread()
 	if len(args) > 0 && args[0] == "init" {
 		return container.Init()
 	}

@@ -20,6 +20,11 @@ import (
 func Main(args []string) int {
 	// A shim never writes a heap profile: no allocation sampling.
 	runtime.MemProfileRate = 0
+	// Keep the main thread to the main goroutine: the built-in runtime
+	// joins a container's namespaces from a locked thread that it then
+	// lets die, and were that the main thread Go would keep it, parked
+	// in the container's namespaces, where /proc/self looks.
+	runtime.LockOSThread()
 	if err := run(args, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "petrel-shim:", err)
 		return 1

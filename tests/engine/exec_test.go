@@ -16,7 +16,7 @@ import (
 
 func TestExec(t *testing.T) {
 	d := startDaemon(t)
-	d.must(d.runArgs("-d", "--name", "box", "none", "sleep", "1000")...)
+	d.must(d.runArgs("-d", "--name", "box", "--hostname", "boxhost", "none", "sleep", "1000")...)
 	tests := []struct {
 		name           string
 		args           []string
@@ -28,6 +28,11 @@ func TestExec(t *testing.T) {
 		{"stdin env workdir", []string{"exec", "-i", "-e", "X=1", "-w", "/tmp", "box", "sh", "-c", "cat; echo $X $(pwd)"}, "piped\n", "piped\n1 /tmp\n", "", 0},
 		{"user", []string{"exec", "-u", "nobody", "box", "id", "-u"}, "", "65534\n", "", 0},
 		{"same namespaces", []string{"exec", "box", "sh", "-c", "ps -o comm | grep -c sleep"}, "", "1\n", "", 0},
+		// Every exec, not only the first: the shim's runtime joins
+		// namespaces from threads it must not keep.
+		{"same uts, mount, net namespaces", []string{"exec", "box", "sh", "-c",
+			`hostname; for ns in uts mnt net ipc; do [ "$(readlink /proc/self/ns/$ns)" = "$(readlink /proc/1/ns/$ns)" ] || echo "$ns differs"; done`}, "", "boxhost\n", "", 0},
+		{"again", []string{"exec", "box", "hostname"}, "", "boxhost\n", "", 0},
 		{"missing command", []string{"exec", "box", "/nonexistent"}, "", "", "", 1},
 		{"no command", []string{"exec", "box"}, "", "", "", 125},
 	}
