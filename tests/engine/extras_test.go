@@ -40,6 +40,11 @@ func (d *daemon) restartWith(cfg string) {
 		}
 	}
 	keys["graph"], keys["state"], keys["hosts"] = d.root, d.state, []string{"unix://" + d.sock}
+	for k, v := range d.netConfig() {
+		if _, set := keys[k]; !set {
+			keys[k] = v
+		}
+	}
 	data, _ := json.Marshal(keys)
 	d.cmd.Process.Signal(syscall.SIGTERM)
 	for d.cmd.ProcessState == nil {

@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -39,6 +40,7 @@ type daemon struct {
 	// configFile, when set, is the daemon's only argument (--config-file):
 	// it names root, state and socket itself.
 	configFile string
+	bridge     string // the default network's bridge of the default config
 }
 
 // startDaemon runs petreld on fresh directories. The directory is made
@@ -96,16 +98,35 @@ func (d *daemon) start() {
 	}
 }
 
-// config writes a daemon.json and returns its path.
+// config writes a daemon.json and returns its path; the default one has
+// only netConfig's keys.
 func (d *daemon) config(content string) string {
 	if content == "" {
-		content = "{}"
+		data, _ := json.Marshal(d.netConfig())
+		content = string(data)
 	}
 	p := filepath.Join(d.dir, "daemon.json")
 	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
 		d.t.Fatal(err)
 	}
 	return p
+}
+
+// netConfig gives the daemon a network configuration of its own (conf
+// dir, bridge, subnet, all derived from its directory), so that tests
+// leave nothing in /etc/petrel or on the host; cleanup removes the bridge.
+func (d *daemon) netConfig() map[string]any {
+	n := 0
+	for _, c := range d.dir {
+		n = n*31 + int(c)
+	}
+	n &= 0x7fffffff
+	d.bridge = fmt.Sprintf("pt%d", n%1_000_000_000)
+	return map[string]any{
+		"cni-conf-dir":           filepath.Join(d.dir, "net.d"),
+		"default-network-bridge": d.bridge,
+		"default-network-subnet": fmt.Sprintf("10.203.%d.0/24", n%250+1),
+	}
 }
 
 func (d *daemon) httpClient() *http.Client {
@@ -155,6 +176,9 @@ func (d *daemon) cleanup() {
 	}
 	if d.t.Failed() {
 		d.t.Logf("petreld log:\n%s", data)
+	}
+	if d.bridge != "" {
+		exec.Command("ip", "link", "del", d.bridge).Run() // absent unless a test used the default network
 	}
 	os.RemoveAll(d.dir)
 }

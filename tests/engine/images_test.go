@@ -568,8 +568,10 @@ func TestRegistryMirror(t *testing.T) {
 	reg := testreg.Start(t, "", "")
 	reg.Push(t, "library/mirrored", "1", testImage())
 	d.kill9()
-	cfg, _ := json.Marshal(map[string]any{"graph": d.root, "state": d.state, "hosts": []string{"unix://" + d.sock},
-		"registry-mirrors": []string{"http://" + reg.Host}, "storage-driver": "overlay2"})
+	keys := d.netConfig()
+	keys["graph"], keys["state"], keys["hosts"] = d.root, d.state, []string{"unix://" + d.sock}
+	keys["registry-mirrors"], keys["storage-driver"] = []string{"http://" + reg.Host}, "overlay2"
+	cfg, _ := json.Marshal(keys)
 	d.configFile = d.config(string(cfg))
 	d.start()
 	out := d.must("pull", "mirrored:1")

@@ -44,7 +44,8 @@ func TestReadOnlyRoot(t *testing.T) {
 		t.Fatalf("petrel --install: %v: %s", err, out)
 	}
 	part := filepath.Join(dir, "data") // the writable partition
-	cfg := `{"graph": "` + part + `/lib", "state": "` + part + `/run", "hosts": ["unix://` + part + `/p.sock"]}`
+	cfg := `{"graph": "` + part + `/lib", "state": "` + part + `/run", "hosts": ["unix://` + part + `/p.sock"],
+		"cni-conf-dir": "` + part + `/net.d", "default-network-bridge": "ptro", "default-network-subnet": "10.204.1.0/24"}`
 	if err := os.MkdirAll(filepath.Join(img, "etc", "petrel"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +81,7 @@ func TestReadOnlyRoot(t *testing.T) {
 	d := &daemon{t: t, dir: dir, bin: filepath.Join(robin, "petrel"), petreld: filepath.Join(robin, "petreld"),
 		configFile: filepath.Join(ro, "etc", "petrel", "daemon.json"),
 		root:       filepath.Join(part, "lib"), state: filepath.Join(part, "run"), sock: filepath.Join(part, "p.sock"),
-		rootfs: filepath.Join(dir, "rootfs")}
+		rootfs: filepath.Join(dir, "rootfs"), bridge: "ptro"}
 	testenv.BusyboxRootfs(t, d.rootfs)
 	t.Cleanup(d.cleanup)
 	d.start()
