@@ -1219,28 +1219,7 @@ func psFormat(format string, ct api.Container, noTrunc bool) (string, error) {
 		".Status": ct.Status, ".State": ct.State, ".CreatedAt": time.Unix(ct.Created, 0).Format("2006-01-02 15:04:05 -0700 MST"),
 		".RunningFor": ago(time.Unix(ct.Created, 0)), ".Labels": strings.Join(labels, ","), ".Ports": formatPorts(ct.Ports),
 	}
-	format = strings.TrimPrefix(format, "table ")
-	var b strings.Builder
-	for {
-		i := strings.Index(format, "{{")
-		if i < 0 {
-			b.WriteString(format)
-			break
-		}
-		b.WriteString(format[:i])
-		j := strings.Index(format[i:], "}}")
-		if j < 0 {
-			return "", fmt.Errorf("template: unclosed action in %q", format)
-		}
-		key := strings.TrimSpace(format[i+2 : i+j])
-		v, ok := fields[key]
-		if !ok {
-			return "", fmt.Errorf("template: unknown field %s (use .ID .Names .Image .Command .Status .State .CreatedAt .RunningFor .Labels .Ports)", key)
-		}
-		b.WriteString(v)
-		format = format[i+j+2:]
-	}
-	return strings.ReplaceAll(b.String(), `\t`, "\t"), nil
+	return renderTemplate(format, fields)
 }
 
 func cmdTop(c *cli, args []string) error {
