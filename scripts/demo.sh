@@ -19,6 +19,9 @@ cleanup() {
 		wait "$daemon" 2>/dev/null || true
 	fi
 	ip link del pdemo0 2>/dev/null || true
+	# The default network's masquerade rule outlives petreld, as on a host.
+	iptables -w 5 -t nat -S POSTROUTING 2>/dev/null | grep ' pdemo0"' | sed 's/^-A /-D /' |
+		while read -r rule; do eval "iptables -w 5 -t nat $rule"; done
 	rm -rf "$work"
 }
 trap cleanup EXIT

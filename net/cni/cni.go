@@ -2,6 +2,8 @@ package cni
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +20,7 @@ import (
 	current "github.com/containernetworking/cni/pkg/types/100"
 
 	"github.com/petrel-edge/petrel/core/atomicfile"
+	"github.com/petrel-edge/petrel/net/bridge"
 )
 
 // Options configure a Manager.
@@ -37,6 +40,10 @@ type Manager struct {
 	opts Options
 	cni  *libcni.CNIConfig
 	mu   sync.Mutex // serialises writes to the configuration directory
+
+	masqMu     sync.Mutex        // serialises SyncNetworkMasq
+	masqSynced map[string]string // network → the masquerade key its rule was made for
+	masqScope  string            // the configuration directory's scope for bridge.SyncNetworkMasq
 }
 
 // ErrNotFound is returned for a network no configuration list names.
@@ -78,7 +85,13 @@ func New(opts Options) (*Manager, error) {
 		dirs = append(dirs, opts.BinDir)
 	}
 	dirs = append(dirs, linkDir)
-	return &Manager{opts: opts, cni: libcni.NewCNIConfigWithCacheDir(dirs, filepath.Join(opts.StateDir, "cache"), x)}, nil
+	abs, err := filepath.Abs(opts.ConfDir)
+	if err != nil {
+		return nil, fmt.Errorf("cni: %w", err)
+	}
+	sum := sha256.Sum256([]byte(abs))
+	return &Manager{opts: opts, cni: libcni.NewCNIConfigWithCacheDir(dirs, filepath.Join(opts.StateDir, "cache"), x),
+		masqScope: hex.EncodeToString(sum[:4])}, nil
 }
 
 // Network is one configuration list with where it came from.
@@ -196,6 +209,9 @@ func (m *Manager) Attach(ctx context.Context, a *Attachment) (*Endpoint, error) 
 	n, err := m.Network(a.Network)
 	if err != nil {
 		return nil, err
+	}
+	if err := m.ensureMasquerade(n); err != nil {
+		return nil, fmt.Errorf("network %s: %w", a.Network, err)
 	}
 	res, err := m.cni.AddNetworkList(ctx, n.List, a.runtimeConf())
 	if err != nil {
@@ -328,7 +344,7 @@ func (m *Manager) Conflist(s Spec) ([]byte, error) {
 		"plugins": []any{
 			map[string]any{
 				"type": "bridge", "bridge": br, "isGateway": true, "isDefaultGateway": true,
-				"ipMasq": true, "hairpinMode": true,
+				"ipMasq": false, "hairpinMode": true,
 				"ipam": map[string]any{
 					"type": "host-local", "ranges": [][]any{{rng}},
 				},
@@ -337,9 +353,11 @@ func (m *Manager) Conflist(s Spec) ([]byte, error) {
 			map[string]any{"type": "loopback"},
 		},
 	}
+	petrel := map[string]any{"masquerade": "network"}
 	if len(s.Labels) > 0 {
-		conf["args"] = map[string]any{"petrel": map[string]any{"labels": s.Labels}}
+		petrel["labels"] = s.Labels
 	}
+	conf["args"] = map[string]any{"petrel": petrel}
 	return json.MarshalIndent(conf, "", "  ")
 }
 
@@ -372,7 +390,7 @@ func (m *Manager) EnsureDefault(s Spec) (bool, error) {
 	return err == nil, err
 }
 
-// Remove deletes the network's configuration file.
+// Remove deletes the network's configuration file and its masquerading.
 func (m *Manager) Remove(name string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -380,8 +398,87 @@ func (m *Manager) Remove(name string) error {
 	if err != nil {
 		return err
 	}
+	// The rule goes first: should the file stay, the next attach puts it
+	// back.
+	if err := m.removeMasquerade(name); err != nil {
+		return fmt.Errorf("network %s: %w", name, err)
+	}
 	if err := os.Remove(n.File); err != nil {
 		return fmt.Errorf("remove %s: %w", n.File, err)
 	}
 	return nil
+}
+
+// The networks petrel writes masquerade per network (args.petrel.masquerade
+// is "network", the bridge plugin's ipMasq is off): one rule for the
+// subnet, made when the first container attaches, instead of a chain made
+// and removed for every container.
+
+// networkMasq returns the masquerading n asks for, if any.
+func networkMasq(n Network) (bridge.NetworkMasq, bool) {
+	info := Describe(n)
+	if info.Masquerade != "network" || info.Driver != "bridge" || info.Bridge == "" {
+		return bridge.NetworkMasq{}, false
+	}
+	nm := bridge.NetworkMasq{Network: n.Name, Bridge: info.Bridge}
+	for _, p := range info.Pools {
+		if _, s, err := net.ParseCIDR(p.Subnet); err == nil {
+			nm.Subnets = append(nm.Subnets, s)
+		}
+	}
+	return nm, len(nm.Subnets) > 0
+}
+
+func masqKey(nm bridge.NetworkMasq) string {
+	k := nm.Bridge
+	for _, s := range nm.Subnets {
+		k += " " + s.String()
+	}
+	return k
+}
+
+// ensureMasquerade makes sure n's rule is on the host, and removes the
+// rules of networks since removed. After the first container of a network
+// it costs nothing: the rule is known to be there.
+func (m *Manager) ensureMasquerade(n Network) error {
+	nm, ok := networkMasq(n)
+	if !ok {
+		return nil
+	}
+	m.masqMu.Lock()
+	defer m.masqMu.Unlock()
+	key := masqKey(nm)
+	if m.masqSynced[n.Name] == key {
+		return nil
+	}
+	if err := bridge.SyncNetworkMasq(m.masqScope, m.masquerading(""), []bridge.NetworkMasq{nm}); err != nil {
+		return err
+	}
+	if m.masqSynced == nil {
+		m.masqSynced = map[string]string{}
+	}
+	m.masqSynced[n.Name] = key
+	return nil
+}
+
+// removeMasquerade deletes the rule of the network named, and those of
+// networks since removed.
+func (m *Manager) removeMasquerade(name string) error {
+	m.masqMu.Lock()
+	defer m.masqMu.Unlock()
+	delete(m.masqSynced, name)
+	return bridge.SyncNetworkMasq(m.masqScope, m.masquerading(name), nil)
+}
+
+// masquerading returns what the configuration directory's networks but
+// the one named except ask for; m.masqMu held.
+func (m *Manager) masquerading(except string) []bridge.NetworkMasq {
+	nets, _ := m.Networks()
+	var out []bridge.NetworkMasq
+	for _, n := range nets {
+		if nm, ok := networkMasq(n); ok && n.Name != except {
+			out = append(out, nm)
+		}
+	}
+	return out
 }

@@ -118,3 +118,29 @@ func TestReserve(t *testing.T) {
 		t.Fatalf("Reserve of a bound port = %v", err)
 	}
 }
+
+func TestConflistMasqueradesPerNetwork(t *testing.T) {
+	m := newTestManager(t)
+	n, err := m.Create(Spec{Name: "blue", Bridge: "br-blue", Subnet: "10.90.0.0/24"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(n.List.Plugins[0].Bytes), `"ipMasq":false`) {
+		t.Errorf("the bridge plugin masquerades each container: %s", n.List.Plugins[0].Bytes)
+	}
+	nm, ok := networkMasq(n)
+	if !ok || nm.Network != "blue" || nm.Bridge != "br-blue" || len(nm.Subnets) != 1 || nm.Subnets[0].String() != "10.90.0.0/24" {
+		t.Errorf("networkMasq = %+v, %v", nm, ok)
+	}
+	// A list written by hand (or by an earlier petrel) keeps the plugin's
+	// own masquerading.
+	os.WriteFile(filepath.Join(m.opts.ConfDir, "own.conflist"), []byte(`{"cniVersion":"1.0.0","name":"own","plugins":[
+		{"type":"bridge","bridge":"own0","ipMasq":true,"ipam":{"type":"host-local","subnet":"10.91.0.0/24"}}]}`), 0o644)
+	own, err := m.Network("own")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nm, ok := networkMasq(own); ok {
+		t.Errorf("networkMasq(own) = %+v, want none", nm)
+	}
+}

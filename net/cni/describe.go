@@ -14,6 +14,10 @@ type Info struct {
 	Bridge string
 	Pools  []Pool
 	Labels map[string]string
+	// Masquerade is "network" when the engine masquerades the network's
+	// subnets with one rule (bridge.SyncNetworkMasq) instead of the
+	// plugin doing it for each container.
+	Masquerade string
 }
 
 // Pool is one address range.
@@ -52,12 +56,13 @@ func Describe(n Network) Info {
 	var l struct {
 		Args struct {
 			Petrel struct {
-				Labels map[string]string `json:"labels"`
+				Labels     map[string]string `json:"labels"`
+				Masquerade string            `json:"masquerade"`
 			} `json:"petrel"`
 		} `json:"args"`
 	}
 	if json.Unmarshal(n.List.Bytes, &l) == nil {
-		info.Labels = l.Args.Petrel.Labels
+		info.Labels, info.Masquerade = l.Args.Petrel.Labels, l.Args.Petrel.Masquerade
 	}
 	return info
 }

@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/petrel-edge/petrel/net/bridge"
+	"github.com/petrel-edge/petrel/net/iptables"
 	"github.com/petrel-edge/petrel/tests/internal/testenv"
 )
 
@@ -179,8 +181,46 @@ func (d *daemon) cleanup() {
 	}
 	if d.bridge != "" {
 		exec.Command("ip", "link", "del", d.bridge).Run() // absent unless a test used the default network
+		removeMasquerade(d.t, d.bridge)
 	}
 	os.RemoveAll(d.dir)
+}
+
+// masqueradeRules returns the engine's per-network masquerade rules for a
+// bridge as iptables -S lines after the command's name ("iptables -A …",
+// then "ip6tables -A …").
+func masqueradeRules(t *testing.T, bridgeName string) []string {
+	t.Helper()
+	var out []string
+	for _, cmd := range []string{"iptables", "ip6tables"} {
+		ipt, err := iptables.New(cmd == "ip6tables")
+		if err != nil {
+			continue
+		}
+		snap, err := ipt.Snapshot("nat")
+		if err != nil {
+			t.Errorf("list nat rules: %v", err)
+			continue
+		}
+		for _, r := range snap.Rules("POSTROUTING") {
+			if strings.Contains(r, bridge.NetworkMasqPrefix) && strings.Contains(r, " "+bridgeName+`"`) {
+				out = append(out, cmd+" "+r)
+			}
+		}
+	}
+	return out
+}
+
+// removeMasquerade deletes the per-network masquerade rules of a test
+// daemon's bridge: the network outlives its daemon, as the default
+// network's does on a host, so the test removes what the host would keep.
+func removeMasquerade(t *testing.T, bridgeName string) {
+	for _, r := range masqueradeRules(t, bridgeName) {
+		f := iptables.SplitRule(r) // the command, "-A", the chain, the rule
+		if out, err := exec.Command(f[0], append([]string{"-w", "5", "-t", "nat", "-D"}, f[2:]...)...).CombinedOutput(); err != nil {
+			t.Errorf("remove %s: %v: %s", r, err, out)
+		}
+	}
 }
 
 // petrel runs the client and returns stdout, stderr and the exit code.

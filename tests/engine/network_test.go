@@ -3,6 +3,7 @@
 package engine
 
 import (
+	"bufio"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -12,12 +13,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/petrel-edge/petrel/net/bridge"
 	"github.com/petrel-edge/petrel/tests/internal/testenv"
 )
 
@@ -54,6 +59,7 @@ func startNetDaemon(t *testing.T) *netDaemon {
 		// After the daemon's cleanup (cleanups run last-in first-out):
 		// the bridge is the host's, made by the first container.
 		exec.Command("ip", "link", "del", n.bridge).Run()
+		removeMasquerade(t, n.bridge)
 	})
 	t.Cleanup(d.cleanup)
 	d.start()
@@ -84,8 +90,9 @@ func freeTestSubnet(t *testing.T) (string, string) {
 
 // leftovers counts what the network could have left behind: veths on the
 // bridge, namespaces under the state dir and mounted, iptables and nft
-// rules naming the subnet or a container, host-local's addresses in the
-// subnet.
+// rules naming the subnet or a container (but the network's own
+// masquerade rule, which lives as long as the network), host-local's
+// addresses in the subnet.
 func (n *netDaemon) leftovers(ids []string) map[string]int {
 	n.t.Helper()
 	got := map[string]int{}
@@ -100,12 +107,29 @@ func (n *netDaemon) leftovers(ids []string) map[string]int {
 		}
 	}
 	var rules []string
-	for _, cmd := range [][]string{{"iptables-save"}, {"ip6tables-save"}, {"nft", "list", "ruleset"}} {
+	for _, cmd := range [][]string{{"iptables-save"}, {"ip6tables-save"}} {
 		if out, err := exec.Command(cmd[0], cmd[1:]...).Output(); err == nil {
 			rules = append(rules, strings.Split(string(out), "\n")...)
 		}
 	}
+	if out, err := exec.Command("nft", "list", "ruleset").Output(); err == nil {
+		// iptables-nft's own tables are listed above already, and nft
+		// prints their comments apart from the rules.
+		iptablesTable := false
+		for _, l := range strings.Split(string(out), "\n") {
+			if f := strings.Fields(l); len(f) >= 3 && f[0] == "table" {
+				iptablesTable = (f[1] == "ip" || f[1] == "ip6") &&
+					(f[2] == "nat" || f[2] == "filter" || f[2] == "mangle" || f[2] == "raw" || f[2] == "security")
+			}
+			if !iptablesTable {
+				rules = append(rules, l)
+			}
+		}
+	}
 	for _, r := range rules {
+		if strings.Contains(r, bridge.NetworkMasqPrefix) {
+			continue
+		}
 		hit := strings.Contains(r, n.prefix)
 		for _, id := range ids {
 			hit = hit || strings.Contains(r, id)
@@ -310,9 +334,15 @@ func TestNetworkCommandsAndBadInput(t *testing.T) {
 	if _, errs, code := n.petrel("network", "create", "--driver", "overlay", "bad"); code == 0 || !strings.Contains(errs, "not supported") {
 		t.Errorf("bad driver: exit %d, %s", code, errs)
 	}
+	if r := masqueradeRules(t, br); len(r) != 0 {
+		t.Errorf("masquerading before the network's first container:\n%s", strings.Join(r, "\n"))
+	}
 	n.must(n.runArgs("-d", "--name", "one", "--network", "tiny", "none", "sleep", "1000")...)
 	if ip := n.inspect("one", ".NetworkSettings.Networks.tiny.IPAddress"); ip != prefix+"2" {
 		t.Errorf("one's address %q", ip)
+	}
+	if r := masqueradeRules(t, br); len(r) != 1 || !strings.Contains(r[0], s30.String()) {
+		t.Errorf("tiny's masquerade rules, want one for %s:\n%s", s30, strings.Join(r, "\n"))
 	}
 	// The range is exhausted: a clear error, and nothing half made.
 	_, errs, code := n.petrel(n.runArgs("-d", "--name", "two", "--network", "tiny", "none", "sleep", "1000")...)
@@ -335,6 +365,9 @@ func TestNetworkCommandsAndBadInput(t *testing.T) {
 	n.must("network", "rm", "tiny")
 	if _, err := os.Stat(filepath.Join(n.confDir, "tiny.conflist")); err == nil {
 		t.Error("tiny.conflist left after network rm")
+	}
+	if r := masqueradeRules(t, br); len(r) != 0 {
+		t.Errorf("masquerading left after network rm:\n%s", strings.Join(r, "\n"))
 	}
 	if _, errs, code := n.petrel("network", "rm", "petrel0"); code == 0 || !strings.Contains(errs, "pre-defined") {
 		t.Errorf("rm of the default network: exit %d, %s", code, errs)
@@ -463,4 +496,116 @@ func TestNetworkLiveRestore(t *testing.T) {
 	livesID := n.inspect("lives", ".Id")
 	n.must("rm", "-f", "dies", "lives")
 	n.assertClean([]string{diesID, livesID})
+}
+
+// listenIn opens a TCP listener inside the network namespace at nsPath:
+// the socket stays in the namespace it was made in.
+func listenIn(t *testing.T, nsPath, addr string) net.Listener {
+	t.Helper()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	self, err := os.Open("/proc/thread-self/ns/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer self.Close()
+	target, err := os.Open(nsPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer target.Close()
+	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+		t.Fatalf("enter %s: %v", nsPath, err)
+	}
+	l, lerr := net.Listen("tcp", addr)
+	if err := unix.Setns(int(self.Fd()), unix.CLONE_NEWNET); err != nil {
+		// This thread must not run anything else: leave it locked.
+		runtime.LockOSThread()
+		t.Fatalf("return to the host's namespace: %v", err)
+	}
+	if lerr != nil {
+		t.Fatal(lerr)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+// TestNetworkMasquerade: a container's traffic that leaves the host through
+// another interface carries the host's address, by one rule for the
+// network, made with its first container, rather than one per container.
+func TestNetworkMasquerade(t *testing.T) {
+	n := startNetDaemon(t)
+	// "Outside": a namespace behind a veth with a /30 of its own, where a
+	// server answers with the address each connection comes from.
+	_, outPrefix := freeTestSubnet(t)
+	hostIP, outIP := outPrefix+"1", outPrefix+"2"
+	nsName, veth := "pout"+n.bridge[2:], "pv"+n.bridge[2:]
+	ip := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+		}
+	}
+	ip("netns", "add", nsName)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", nsName).Run() })
+	ip("link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", nsName)
+	t.Cleanup(func() { exec.Command("ip", "link", "del", veth).Run() })
+	ip("addr", "add", hostIP+"/30", "dev", veth)
+	ip("link", "set", veth, "up")
+	ip("-n", nsName, "addr", "add", outIP+"/30", "dev", "eth0")
+	ip("-n", nsName, "link", "set", "eth0", "up")
+	l := listenIn(t, "/run/netns/"+nsName, outIP+":8080")
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				r := bufio.NewReader(c)
+				for {
+					line, err := r.ReadString('\n')
+					if err != nil || strings.TrimSpace(line) == "" {
+						break
+					}
+				}
+				from, _, _ := net.SplitHostPort(c.RemoteAddr().String())
+				fmt.Fprintf(c, "HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(from), from)
+			}()
+		}
+	}()
+
+	if r := masqueradeRules(t, n.bridge); len(r) != 0 {
+		t.Errorf("masquerading before the first container:\n%s", strings.Join(r, "\n"))
+	}
+	n.must(n.runArgs("-d", "--name", "ca", "none", "sleep", "1000")...)
+	n.must(n.runArgs("-d", "--name", "cb", "none", "sleep", "1000")...)
+	out := n.must(n.runArgs("--rm", "none", "wget", "-qO-", "http://"+outIP+":8080/")...)
+	if out != hostIP {
+		t.Errorf("the outside saw the container's traffic come from %q, want the host's %s", out, hostIP)
+	}
+	if out := n.must("exec", "ca", "wget", "-qO-", "http://"+outIP+":8080/"); out != hostIP {
+		t.Errorf("from a running container: %q, want %s", out, hostIP)
+	}
+	// One rule for the network, none for each container.
+	if r := masqueradeRules(t, n.bridge); len(r) != 1 || !strings.Contains(r[0], n.subnet) {
+		t.Errorf("want one masquerade rule for %s:\n%s", n.subnet, strings.Join(r, "\n"))
+	}
+	ids := []string{n.inspect("ca", ".Id"), n.inspect("cb", ".Id")}
+	nat, _ := exec.Command("iptables-save", "-t", "nat").Output()
+	for _, id := range ids {
+		if strings.Contains(string(nat), id) {
+			t.Errorf("nat rules name container %s:\n%s", id, nat)
+		}
+	}
+	// The rule outlives a daemon restart without being made twice.
+	n.kill9()
+	n.start()
+	n.must(n.runArgs("--rm", "none", "true")...)
+	if r := masqueradeRules(t, n.bridge); len(r) != 1 {
+		t.Errorf("after a daemon restart, want one masquerade rule:\n%s", strings.Join(r, "\n"))
+	}
+	n.must("rm", "-f", "ca", "cb")
+	n.assertClean(ids)
 }

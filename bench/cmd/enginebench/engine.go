@@ -15,6 +15,9 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/petrel-edge/petrel/net/bridge"
+	"github.com/petrel-edge/petrel/net/iptables"
 )
 
 // An engine is one container engine under test: its client, the options
@@ -258,6 +261,26 @@ func unmountUnder(dir string) {
 
 // removeCgroup removes the cgroup name and those below it from every
 // hierarchy, retrying briefly while processes leave.
+// removeMasquerade deletes petreld's masquerade rule for a bridge: the
+// default network's rule outlives the daemon, as it does on a host.
+func removeMasquerade(bridgeName string) {
+	ipt, err := iptables.New(false)
+	if err != nil {
+		return
+	}
+	snap, err := ipt.Snapshot("nat")
+	if err != nil {
+		return
+	}
+	b := iptables.NewBatch("nat")
+	for _, r := range snap.Rules("POSTROUTING") {
+		if strings.Contains(r, bridge.NetworkMasqPrefix) && strings.Contains(r, " "+bridgeName+`"`) {
+			b.DeleteLine(r)
+		}
+	}
+	ipt.Apply(b)
+}
+
 func removeCgroup(name string) {
 	hier, _ := filepath.Glob("/sys/fs/cgroup/*")
 	for _, h := range append(hier, "/sys/fs/cgroup") {

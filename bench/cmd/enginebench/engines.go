@@ -78,7 +78,10 @@ func (e *engine) startPetrel(s setup) error {
 			return err
 		}
 		bridge = fmt.Sprintf("ebp%d", os.Getpid())
-		e.teardown = append(e.teardown, func() { exec.Command("ip", "link", "del", bridge).Run() })
+		e.teardown = append(e.teardown, func() {
+			exec.Command("ip", "link", "del", bridge).Run()
+			removeMasquerade(bridge)
+		})
 		dconf = fmt.Sprintf("{\"cgroup-parent\": %q, \"cni-conf-dir\": %q, \"default-network-subnet\": %q, \"default-network-bridge\": %q}\n",
 			"/"+s.tag+"-petrel", filepath.Join(e.dir, "net.d"), subnet, bridge)
 	}
