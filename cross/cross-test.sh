@@ -158,6 +158,10 @@ for t in "$@"; do
 		continue
 	fi
 	echo "=== $t ($goos/$goarch${goarm:+ GOARM=$goarm}) under $qemu"
+	# Before the unit tests: a test binary that starts itself again
+	# (pullbench's spawner) needs the kernel to run foreign binaries.
+	# runtime_tests reports it when this cannot be done.
+	binfmt "$qarch" || true
 	unit_tests || failed+=("$t: unit tests")
 	if out=$("$qemu" "$bin" version) && grep -qx "platform: $goos/$goarch" <<<"$out"; then
 		echo "ok   $t: $bin version: $(head -1 <<<"$out")"
