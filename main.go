@@ -12,10 +12,20 @@ package main
 
 import (
 	"os"
+	"runtime"
+	"strings"
 
 	"github.com/petrel-edge/petrel/applets"
 )
 
 func main() {
+	// No applet writes a heap profile unless asked to with GODEBUG.
+	// Sampling would allocate the profiler's 1.4 MiB hash table at the
+	// first sample and dirty a page of it for each (petreld's shims get
+	// GODEBUG=memprofilerate=0, which applies before any package is
+	// initialised).
+	if !strings.Contains(os.Getenv("GODEBUG"), "memprofilerate=") {
+		runtime.MemProfileRate = 0
+	}
 	os.Exit(applets.Dispatch(os.Args))
 }

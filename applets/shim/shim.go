@@ -18,8 +18,6 @@ import (
 // Main runs petrel-shim with the arguments after its name. fd 3, when
 // open, receives the readiness line.
 func Main(args []string) int {
-	// A shim never writes a heap profile: no allocation sampling.
-	runtime.MemProfileRate = 0
 	// Keep the main thread to the main goroutine: the built-in runtime
 	// joins a container's namespaces from a locked thread that it then
 	// lets die, and were that the main thread Go would keep it, parked
@@ -55,6 +53,7 @@ func run(args []string, stderr io.Writer) error {
 	fs.BoolVar(&o.Stdin, "stdin", false, "keep the container's stdin open")
 	fs.BoolVar(&o.StdinOnce, "stdin-once", false, "close stdin after the first attach")
 	fs.BoolVar(&o.Tty, "tty", false, "give the container a terminal")
+	resume := fs.String("resume", "", "take over a created container (set by the shim when it re-executes itself)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -67,6 +66,13 @@ func run(args []string, stderr io.Writer) error {
 		}
 	}
 	o.RuntimeArgs = rargs
+	if *resume != "" {
+		r, err := shim.ParseResume(*resume)
+		if err != nil {
+			return err
+		}
+		o.Resume = r
+	}
 	// fd 3 is the readiness pipe when petreld started us; check before
 	// wrapping it, or the wrapper's finalizer could close a later file.
 	if _, err := unix.FcntlInt(3, unix.F_GETFD, 0); err == nil {

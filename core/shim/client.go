@@ -229,7 +229,10 @@ func Spawn(opts SpawnOptions) (*os.Process, int, error) {
 		Stdin: null, Stdout: null, Stderr: stderr,
 		ExtraFiles:  []*os.File{readyW},
 		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
-		Env:         []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "GOGC=20", "GOMAXPROCS=1"},
+		Env:         []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "GOGC=20", "GOMAXPROCS=1", "GODEBUG=memprofilerate=0"},
+	}
+	if v, ok := os.LookupEnv("PETREL_SHIM_REEXEC"); ok {
+		cmd.Env = append(cmd.Env, "PETREL_SHIM_REEXEC="+v) // petreld's, for comparisons
 	}
 	err = cmd.Start()
 	readyW.Close()

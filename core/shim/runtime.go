@@ -40,6 +40,9 @@ type ociRuntime interface {
 	update(r *specs.LinuxResources) error
 	// exec starts p in the running container; wait reaps it.
 	exec(p *specs.Process, io stdio) (pid int, wait func() (int, error), err error)
+	// adopt takes on the container a former image of this process
+	// created, whose init is pid.
+	adopt(pid int) error
 }
 
 // newRuntime returns lcr for "" or "lcr", else the external runtime at
@@ -69,6 +72,15 @@ func (r *lcr) create(io stdio) (int, error) {
 	}
 	r.c = c
 	return c.Pid, nil
+}
+
+func (r *lcr) adopt(pid int) error {
+	c, err := container.Adopt(r.root, r.id, pid)
+	if err != nil {
+		return err
+	}
+	r.c = c
+	return nil
 }
 
 func (r *lcr) start() error {
@@ -188,6 +200,8 @@ func (r *external) create(io stdio) (int, error) {
 	}
 	return r.pid, nil
 }
+
+func (r *external) adopt(pid int) error { r.pid = pid; return nil }
 
 func (r *external) start() error { return r.run(nil, nil, nil, "start", r.id) }
 

@@ -41,6 +41,9 @@ type Options struct {
 	StdinOnce   bool // close it when the first attach's stdin ends
 	Tty         bool
 	Ready       *os.File // receives one Response line once created
+	// Resume, set in a shim that re-executed itself, is what it takes
+	// over instead of creating the container.
+	Resume *Resume
 }
 
 // maxSocketPath is the room in sockaddr_un.sun_path.
@@ -85,11 +88,12 @@ func Serve(opts Options) error {
 // Tune sets the process-wide runtime knobs of a shim process: one P, a
 // low GC target, no SIGHUP/SIGINT/SIGPIPE deaths, no leaked descriptors.
 //
-// No memory limit: an idle shim's 2.2 MiB of anonymous memory is about
-// 0.8 MiB of live heap (the set-up garbage is returned to the kernel once
-// the container runs), 0.9 MiB of the Go runtime's own metadata and the
-// binary's data and stacks; a soft limit cannot go below any of that, it
-// would only make a busy shim (a chatty container's logs) collect more.
+// No memory limit: an idle, re-executed shim's 1.9 MiB of anonymous
+// memory is about 0.6 MiB of heap (0.4 MiB live, with the goroutines'
+// stacks), 0.6 MiB of the Go runtime's span sets (a spine and a block for
+// each size class in use, never returned) and the binary's data; a soft
+// limit cannot go below any of that, it would only make a busy shim (a
+// chatty container's logs) collect more.
 func Tune() {
 	runtime.GOMAXPROCS(1)
 	debug.SetGCPercent(20)
@@ -100,23 +104,48 @@ func Tune() {
 func serve(opts Options, rt ociRuntime) error {
 	s := &server{opts: opts, rt: rt, attachers: map[*attacher]struct{}{}, execs: map[string]*execProc{}, exited: make(chan struct{})}
 	// Creating the container grows the stack it runs on (decoding the
-	// spec recurses). On a goroutine of its own, that stack is freed when
-	// it returns, instead of staying with this one, which then waits in
-	// wait4, where its stack cannot shrink, for the container's life.
+	// spec recurses), and so may taking it over. On a goroutine of its
+	// own, that stack is freed when it returns, instead of staying with
+	// this one, which then waits in wait4, where its stack cannot shrink,
+	// for the container's life.
 	type setupResult struct {
-		l   *net.UnixListener
-		err error
+		l          *net.UnixListener
+		outR, errR *os.File
+		err        error
 	}
 	done := make(chan setupResult, 1)
 	go func() {
-		l, err := s.setup()
-		done <- setupResult{l, err}
+		var r setupResult
+		if opts.Resume != nil {
+			r.l, r.outR, r.errR, r.err = s.resume()
+		} else {
+			r.l, r.outR, r.errR, r.err = s.setup()
+		}
+		done <- r
 	}()
 	r := <-done
+	if opts.Resume == nil && r.err == nil && s.shouldReexec() {
+		// Returns only when the fresh shim could not be started.
+		if err := s.reexec(r.l, r.outR, r.errR); err != nil {
+			fmt.Fprintln(os.Stderr, "petrel-shim: carrying on without re-executing:", err)
+		}
+	}
 	l, err := r.l, r.err
 	if err != nil {
+		if opts.Resume != nil {
+			// The container was created: undo it, as a failed create
+			// would have.
+			unix.Kill(opts.Resume.Pid, unix.SIGKILL)
+			var ws unix.WaitStatus
+			unix.Wait4(opts.Resume.Pid, &ws, 0, nil)
+			s.rt.delete()
+		}
 		s.ready(Response{Error: err.Error()})
 		return err
+	}
+	if r.outR != nil {
+		s.pump(r.outR, "stdout", StreamStdout)
+		s.pump(r.errR, "stderr", StreamStderr)
 	}
 	s.ready(Response{Pid: s.pid})
 	debug.FreeOSMemory()
@@ -174,26 +203,28 @@ func (s *server) ready(r Response) {
 	s.opts.Ready.Close()
 }
 
-// setup makes the stdio, creates the container and listens.
-func (s *server) setup() (*net.UnixListener, error) {
+// setup makes the stdio, creates the container and listens. It returns
+// the read ends of the container's stdout and stderr pipes (none with a
+// terminal), for serve to pump.
+func (s *server) setup() (l *net.UnixListener, outR, errR *os.File, err error) {
 	o := s.opts
 	if len(o.Socket) > maxSocketPath {
-		return nil, fmt.Errorf("shim socket path %s is longer than %d bytes", o.Socket, maxSocketPath)
+		return nil, nil, nil, fmt.Errorf("shim socket path %s is longer than %d bytes", o.Socket, maxSocketPath)
 	}
 	if o.LogFile != "" {
 		w, err := jsonlog.Open(o.LogFile, o.LogMaxSize, o.LogMaxFile)
 		if err != nil {
-			return nil, err
+			return nil, nil, nil, err
 		}
 		s.log = w
 	}
 	os.Remove(o.Socket)
 	if err := os.MkdirAll(filepath.Dir(o.Socket), 0o700); err != nil {
-		return nil, fmt.Errorf("shim socket dir: %w", err)
+		return nil, nil, nil, fmt.Errorf("shim socket dir: %w", err)
 	}
-	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: o.Socket, Net: "unix"})
+	l, err = net.ListenUnix("unix", &net.UnixAddr{Name: o.Socket, Net: "unix"})
 	if err != nil {
-		return nil, fmt.Errorf("shim socket: %w", err)
+		return nil, nil, nil, fmt.Errorf("shim socket: %w", err)
 	}
 	ok := false
 	defer func() {
@@ -209,19 +240,18 @@ func (s *server) setup() (*net.UnixListener, error) {
 			f.Close()
 		}
 	}()
-	var outR, errR *os.File
 	if o.Tty {
 		if _, ext := s.rt.(*external); ext {
 			dir, err := os.MkdirTemp("", "petrel-tty-")
 			if err != nil {
-				return nil, fmt.Errorf("console socket: %w", err)
+				return nil, nil, nil, fmt.Errorf("console socket: %w", err)
 			}
 			defer os.RemoveAll(dir)
 			io.consoleSock = filepath.Join(dir, "s")
 		} else {
 			fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 			if err != nil {
-				return nil, fmt.Errorf("console socketpair: %w", err)
+				return nil, nil, nil, fmt.Errorf("console socketpair: %w", err)
 			}
 			recv := os.NewFile(uintptr(fds[0]), "console-recv")
 			defer recv.Close()
@@ -239,17 +269,17 @@ func (s *server) setup() (*net.UnixListener, error) {
 	} else {
 		var outW, errW *os.File
 		if outR, outW, err = os.Pipe(); err != nil {
-			return nil, err
+			return nil, nil, nil, err
 		}
 		if errR, errW, err = os.Pipe(); err != nil {
-			return nil, err
+			return nil, nil, nil, err
 		}
 		io.out, io.err = outW, errW
 		closeAfter = append(closeAfter, outW, errW)
 		if o.Stdin {
 			inR, inW, err := os.Pipe()
 			if err != nil {
-				return nil, err
+				return nil, nil, nil, err
 			}
 			io.in = inR
 			s.stdinW = inW
@@ -257,7 +287,7 @@ func (s *server) setup() (*net.UnixListener, error) {
 		} else {
 			null, err := os.Open(os.DevNull)
 			if err != nil {
-				return nil, err
+				return nil, nil, nil, err
 			}
 			io.in = null
 			closeAfter = append(closeAfter, null)
@@ -266,7 +296,7 @@ func (s *server) setup() (*net.UnixListener, error) {
 	var cl *net.UnixListener
 	if io.consoleSock != "" {
 		if cl, err = consoleListener(io.consoleSock); err != nil {
-			return nil, err
+			return nil, nil, nil, err
 		}
 		defer os.Remove(io.consoleSock)
 		defer cl.Close()
@@ -290,15 +320,11 @@ func (s *server) setup() (*net.UnixListener, error) {
 	}
 	pid, err := s.rt.create(io)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	s.pid = pid
 	ok = true
-	if outR != nil {
-		s.pump(outR, "stdout", StreamStdout)
-		s.pump(errR, "stderr", StreamStderr)
-	}
-	return l, nil
+	return l, outR, errR, nil
 }
 
 // startConsole begins copying the pty's output once setup has it.

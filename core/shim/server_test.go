@@ -66,8 +66,9 @@ func (r *fakeRuntime) kill(sig unix.Signal, all bool) error {
 	r.exit <- 128 + int(sig)
 	return nil
 }
-func (r *fakeRuntime) pause() error  { return nil }
-func (r *fakeRuntime) resume() error { return nil }
+func (r *fakeRuntime) adopt(int) error { return errors.New("fake runtime: nothing to adopt") }
+func (r *fakeRuntime) pause() error    { return nil }
+func (r *fakeRuntime) resume() error   { return nil }
 func (r *fakeRuntime) exec(p *specs.Process, st stdio) (int, func() (int, error), error) {
 	out, in := dup(st.out), dup(st.in)
 	done := make(chan int, 1)

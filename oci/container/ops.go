@@ -20,11 +20,11 @@ func (c *Container) Start(warn func(string)) error {
 	if st := c.Status(); st != Created {
 		return fmt.Errorf("cannot start container %s: it is %s, not created", c.ID, st)
 	}
-	spec, err := c.Spec()
+	spec, err := c.startSpec()
 	if err != nil {
 		return err
 	}
-	if spec.Process == nil {
+	if !spec.hasProcess {
 		// Nothing will ever run: the container stops here.
 		c.signalInit(unix.SIGKILL)
 		return fmt.Errorf("cannot start container %s: config.json has no process", c.ID)

@@ -94,6 +94,21 @@ func Load(root, id string) (*Container, error) {
 	return c, nil
 }
 
+// Adopt loads a created container whose init, pid, is a child of this
+// process that Load cannot know of, as after the process that created it
+// executed itself again: Wait then reaps it.
+func Adopt(root, id string, pid int) (*Container, error) {
+	c, err := Load(root, id)
+	if err != nil {
+		return nil, err
+	}
+	if c.Pid != pid || pid <= 0 {
+		return nil, fmt.Errorf("container %s: its init is %d, not %d", id, c.Pid, pid)
+	}
+	c.proc = &Process{Pid: pid}
+	return c, nil
+}
+
 // List returns the containers under root, sorted by id.
 func List(root string) ([]*Container, error) {
 	ents, err := os.ReadDir(root)
@@ -154,6 +169,33 @@ func (c *Container) Spec() (*specs.Spec, error) {
 	}
 	c.spec, c.specJSON = &s, data
 	return c.spec, nil
+}
+
+// startView is what Start needs of the configuration.
+type startView struct {
+	hasProcess bool
+	Hooks      *specs.Hooks
+}
+
+// startSpec reads only what Start needs, unless the whole configuration
+// is at hand: decoding all of it in a long-lived shim would leave the
+// decoder's caches for every spec type in its heap for good.
+func (c *Container) startSpec() (*startView, error) {
+	if c.spec != nil {
+		return &startView{hasProcess: c.spec.Process != nil, Hooks: c.spec.Hooks}, nil
+	}
+	data, err := os.ReadFile(filepath.Join(c.dir, configFile))
+	if err != nil {
+		return nil, fmt.Errorf("container %s: %w", c.ID, err)
+	}
+	var v struct {
+		Process json.RawMessage `json:"process"`
+		Hooks   *specs.Hooks    `json:"hooks"`
+	}
+	if err := json.Unmarshal(data, &v); err != nil {
+		return nil, fmt.Errorf("container %s: corrupt config: %w", c.ID, err)
+	}
+	return &startView{hasProcess: len(v.Process) > 0 && string(v.Process) != "null", Hooks: v.Hooks}, nil
 }
 
 // Dir is the container's state directory.

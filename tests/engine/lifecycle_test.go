@@ -203,3 +203,51 @@ ulimit -n; cat /vol/f; touch /vol/g 2>/dev/null || echo ro; grep -c " /scratch t
 		t.Errorf("refused runs left containers: %q", out)
 	}
 }
+
+// TestShimReexecutes: with the built-in runtime the shim executes itself
+// again once the container is created, to shed what creating it cost; the
+// fresh image serves the container as the first would have, with pipes
+// and with a terminal. PETREL_SHIM_REEXEC=0 in petreld's environment
+// keeps the first image.
+func TestShimReexecutes(t *testing.T) {
+	for _, mode := range []string{"", "0"} {
+		t.Run("PETREL_SHIM_REEXEC="+mode, func(t *testing.T) {
+			if mode != "" {
+				t.Setenv("PETREL_SHIM_REEXEC", mode)
+			}
+			d := startDaemon(t)
+			d.must(d.runArgs("-d", "-i", "--name", "piped", "none", "sh", "-c", "echo out; echo err >&2; read line; echo got $line; exit 7")...)
+			d.must(d.runArgs("-d", "-t", "--name", "tty", "none", "sh", "-c", "echo on a terminal; sleep 1000")...)
+			for _, name := range []string{"piped", "tty"} {
+				pid := d.inspect(name, ".State.Pid")
+				data, err := os.ReadFile("/proc/" + pid + "/stat")
+				if err != nil {
+					t.Fatal(err)
+				}
+				ppid := strings.Fields(string(data)[strings.LastIndexByte(string(data), ')')+2:])[1]
+				cmdline, _ := os.ReadFile("/proc/" + ppid + "/cmdline")
+				if resumed := strings.Contains(string(cmdline), "\x00--resume\x00"); resumed != (mode == "") {
+					t.Errorf("%s: the shim (pid %s) re-executed itself: %v; want %v", name, ppid, resumed, mode == "")
+				}
+			}
+			d.waitFor("the piped container's output", func() bool { out, _, _ := d.petrel("logs", "piped"); return strings.Contains(out, "out") })
+			if out, errs, _ := d.petrel("logs", "piped"); out != "out\n" || errs != "err\n" {
+				t.Errorf("piped logs: stdout %q, stderr %q", out, errs)
+			}
+			d.waitFor("the terminal's output", func() bool { out, _, _ := d.petrel("logs", "tty"); return strings.Contains(out, "on a terminal") })
+			if out := d.must("exec", "tty", "echo", "exec"); out != "exec" {
+				t.Errorf("exec: %q", out)
+			}
+			// stdin reaches the container through the taken-over pipe.
+			out, errs, code := d.petrelIn("line\n", "attach", "piped")
+			if !strings.Contains(out, "got line") || code != 7 {
+				t.Errorf("attach: %q %q, exit %d", out, errs, code)
+			}
+			if c := d.inspect("piped", ".State.ExitCode"); c != "7" {
+				t.Errorf("exit code %s, want 7", c)
+			}
+			d.must("stop", "-t", "1", "tty")
+			d.must("rm", "piped", "tty")
+		})
+	}
+}
