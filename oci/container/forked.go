@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"unsafe"
 
@@ -90,6 +91,11 @@ type forkedInit struct {
 
 	sock *os.File // our end of the sync socket
 	plan *childPlan
+	// forked closes this process's copies of what the child inherited,
+	// the child's end of the sync socket among them: once it exists, a
+	// child that dies must leave the socket with no writer, so that a
+	// read of its reply ends instead of waiting for ever.
+	forked func()
 }
 
 // start forks the init and sets the container up around it. The returned
@@ -105,11 +111,13 @@ func (f *forkedInit) start() (*Process, error) {
 	child := os.NewFile(uintptr(fds[1]), "sync-child")
 	defer child.Close()
 	var keep []*os.File // fds the child inherits, closed here after the fork
-	defer func() {
+	f.forked = sync.OnceFunc(func() {
+		child.Close()
 		for _, k := range keep {
 			k.Close()
 		}
-	}()
+	})
+	defer f.forked()
 	p, err := f.makePlan()
 	if err != nil {
 		return nil, err
@@ -170,11 +178,7 @@ func (f *forkedInit) start() (*Process, error) {
 		case fn := <-calls:
 			results <- fn()
 		case err := <-done:
-			child.Close()
-			for _, k := range keep {
-				k.Close()
-			}
-			keep = nil
+			f.forked()
 			runtime.KeepAlive(p)
 			return proc, err
 		}
@@ -295,6 +299,9 @@ func (f *forkedInit) fork() (int, error) {
 	unix.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&old)), 0, 8, 0, 0)
 	if e != 0 {
 		return 0, fmt.Errorf("fork: %w", e)
+	}
+	if f.forked != nil {
+		f.forked()
 	}
 	return pid, nil
 }
