@@ -3,6 +3,7 @@
 package shim
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -53,6 +54,7 @@ func run(args []string, stderr io.Writer) error {
 	fs.BoolVar(&o.Stdin, "stdin", false, "keep the container's stdin open")
 	fs.BoolVar(&o.StdinOnce, "stdin-once", false, "close stdin after the first attach")
 	fs.BoolVar(&o.Tty, "tty", false, "give the container a terminal")
+	goFd := fs.Int("go-fd", -1, "descriptor to read one byte from before creating the container (set by petreld)")
 	resume := fs.String("resume", "", "take over a created container (set by the shim when it re-executes itself)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -78,6 +80,18 @@ func run(args []string, stderr io.Writer) error {
 	if _, err := unix.FcntlInt(3, unix.F_GETFD, 0); err == nil {
 		o.Ready = os.NewFile(3, "ready")
 	}
+	// A resumed shim's arguments repeat the first one's, but the
+	// descriptor went with its wait: leave whatever now has that number.
+	if *goFd >= 0 && *resume == "" {
+		if _, err := unix.FcntlInt(uintptr(*goFd), unix.F_GETFD, 0); err != nil {
+			return fmt.Errorf("--go-fd %d: %w", *goFd, err)
+		}
+		o.Go = os.NewFile(uintptr(*goFd), "go")
+	}
 	shim.Tune()
-	return shim.Serve(o)
+	err := shim.Serve(o)
+	if errors.Is(err, shim.ErrAborted) {
+		return nil // the daemon's start failed before the container existed
+	}
+	return err
 }

@@ -391,6 +391,45 @@ func (e *Engine) start(c *Container) (err error) {
 	if err != nil {
 		return fail(err)
 	}
+	maxSize, maxFile, err := logOpts(e.opts.LogOpts, hc.LogConfig.Config)
+	if err != nil {
+		return fail(err)
+	}
+	os.Remove(filepath.Join(c.dir, exitFile))
+	shimLog, err := os.OpenFile(filepath.Join(c.dir, shimLogFile), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return fail(fmt.Errorf("shim log: %w", err))
+	}
+	defer shimLog.Close()
+	rtName := hc.Runtime
+	if rtName == "" {
+		rtName = e.opts.DefaultRuntime
+	}
+	if rtName == "" {
+		rtName = "lcr"
+	}
+	sock := e.shimSocket(rec.ID)
+	// The shim starts first: its Go runtime comes up on another CPU while
+	// the rootfs, the network and the spec are made ready here.
+	launched, err := shim.Launch(shim.SpawnOptions{
+		Options: shim.Options{
+			ID: rec.ID, Bundle: c.dir, RuntimeRoot: filepath.Join(e.opts.State, "runtime", rtName),
+			Runtime: rt.Path, RuntimeArgs: rt.Args, Socket: sock, ExitFile: filepath.Join(c.dir, exitFile),
+			LogFile: rec.LogPath, LogMaxSize: maxSize, LogMaxFile: maxFile,
+			Stdin: rec.Config.OpenStdin, StdinOnce: rec.Config.StdinOnce, Tty: rec.Config.Tty,
+		},
+		Binary: e.opts.Binary, Log: shimLog,
+	})
+	if err != nil {
+		return fail(errdefs.Invalid("failed to create container %s: %v", rec.ID, err))
+	}
+	defer func() {
+		if launched != nil {
+			if err := launched.Abort(); err != nil {
+				e.logf("container %s: abandoned shim: %v", rec.ID, err)
+			}
+		}
+	}()
 	if err := e.mountRootfs(c); err != nil {
 		return fail(err)
 	}
@@ -409,33 +448,8 @@ func (e *Engine) start(c *Container) (err error) {
 	if err := atomicfile.WriteFileVolatile(filepath.Join(c.dir, specFile), data, 0o600); err != nil {
 		return fail(err)
 	}
-	os.Remove(filepath.Join(c.dir, exitFile))
-	maxSize, maxFile, err := logOpts(e.opts.LogOpts, hc.LogConfig.Config)
-	if err != nil {
-		return fail(err)
-	}
-	shimLog, err := os.OpenFile(filepath.Join(c.dir, shimLogFile), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
-	if err != nil {
-		return fail(fmt.Errorf("shim log: %w", err))
-	}
-	defer shimLog.Close()
-	rtName := hc.Runtime
-	if rtName == "" {
-		rtName = e.opts.DefaultRuntime
-	}
-	if rtName == "" {
-		rtName = "lcr"
-	}
-	sock := e.shimSocket(rec.ID)
-	proc, pid, err := shim.Spawn(shim.SpawnOptions{
-		Options: shim.Options{
-			ID: rec.ID, Bundle: c.dir, RuntimeRoot: filepath.Join(e.opts.State, "runtime", rtName),
-			Runtime: rt.Path, RuntimeArgs: rt.Args, Socket: sock, ExitFile: filepath.Join(c.dir, exitFile),
-			LogFile: rec.LogPath, LogMaxSize: maxSize, LogMaxFile: maxFile,
-			Stdin: rec.Config.OpenStdin, StdinOnce: rec.Config.StdinOnce, Tty: rec.Config.Tty,
-		},
-		Binary: e.opts.Binary, Log: shimLog,
-	})
+	proc, pid, err := launched.Create()
+	launched = nil
 	if err != nil {
 		return fail(errdefs.Invalid("failed to create container %s: %v", rec.ID, err))
 	}

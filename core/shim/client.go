@@ -177,13 +177,33 @@ type SpawnOptions struct {
 	Log    *os.File // the shim's own stderr
 }
 
-// Spawn starts a detached shim (own session, so it outlives the daemon)
-// and waits until it has created the container. It returns the shim's
-// process, which the caller must reap, and the init's pid.
+// Launched is a shim started ahead of its container: it goes through the
+// Go runtime's start (a large part of a start's time) while the daemon
+// still mounts the rootfs, sets the network up and writes the spec, then
+// waits for Create or Abort.
+type Launched struct {
+	cmd    *exec.Cmd
+	readyR *os.File
+	goW    *os.File
+}
+
+// Spawn starts a detached shim and waits until it has created the
+// container, as Launch then Create.
 func Spawn(opts SpawnOptions) (*os.Process, int, error) {
+	l, err := Launch(opts)
+	if err != nil {
+		return nil, 0, err
+	}
+	return l.Create()
+}
+
+// Launch starts a detached shim (own session, so it outlives the daemon)
+// that creates the container only once Create is called. The caller must
+// call Create or Abort.
+func Launch(opts SpawnOptions) (*Launched, error) {
 	o := opts.Options
 	args := []string{"petrel-shim", "--id", o.ID, "--bundle", o.Bundle, "--runtime-root", o.RuntimeRoot,
-		"--socket", o.Socket, "--exit-file", o.ExitFile}
+		"--socket", o.Socket, "--exit-file", o.ExitFile, "--go-fd", "4"}
 	if o.Runtime != "" {
 		args = append(args, "--runtime", o.Runtime)
 	}
@@ -209,13 +229,21 @@ func Spawn(opts SpawnOptions) (*os.Process, int, error) {
 	}
 	readyR, readyW, err := os.Pipe()
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
-	defer readyR.Close()
+	goR, goW, err := os.Pipe()
+	if err != nil {
+		readyR.Close()
+		readyW.Close()
+		return nil, err
+	}
 	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
 	if err != nil {
+		readyR.Close()
 		readyW.Close()
-		return nil, 0, err
+		goR.Close()
+		goW.Close()
+		return nil, err
 	}
 	defer null.Close()
 	stderr := opts.Log
@@ -227,7 +255,7 @@ func Spawn(opts SpawnOptions) (*os.Process, int, error) {
 	cmd := &exec.Cmd{
 		Path: bin, Args: args,
 		Stdin: null, Stdout: null, Stderr: stderr,
-		ExtraFiles:  []*os.File{readyW},
+		ExtraFiles:  []*os.File{readyW, goR},
 		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
 		Env:         []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "GOGC=20", "GOMAXPROCS=1", "GODEBUG=memprofilerate=0"},
 	}
@@ -236,17 +264,40 @@ func Spawn(opts SpawnOptions) (*os.Process, int, error) {
 	}
 	err = cmd.Start()
 	readyW.Close()
+	goR.Close()
 	if err != nil {
-		return nil, 0, fmt.Errorf("start shim: %w", err)
+		readyR.Close()
+		goW.Close()
+		return nil, fmt.Errorf("start shim: %w", err)
 	}
+	return &Launched{cmd: cmd, readyR: readyR, goW: goW}, nil
+}
+
+// Create tells the shim to create the container and waits until it has.
+// It returns the shim's process, which the caller must reap, and the
+// init's pid.
+func (l *Launched) Create() (*os.Process, int, error) {
+	defer l.readyR.Close()
+	// A shim that already failed (its error is on the ready pipe) has
+	// closed its end: the write fails and the answer below says why.
+	l.goW.Write([]byte{1})
+	l.goW.Close()
 	var resp Response
-	if err := json.NewDecoder(readyR).Decode(&resp); err != nil {
-		cmd.Wait()
+	if err := json.NewDecoder(l.readyR).Decode(&resp); err != nil {
+		l.cmd.Wait()
 		return nil, 0, errors.New("shim exited before creating the container (see its log)")
 	}
 	if resp.Error != "" {
-		cmd.Wait()
+		l.cmd.Wait()
 		return nil, 0, errors.New(resp.Error)
 	}
-	return cmd.Process, resp.Pid, nil
+	return l.cmd.Process, resp.Pid, nil
+}
+
+// Abort makes the shim exit without creating the container, and reaps
+// it: an error means it did not exit cleanly.
+func (l *Launched) Abort() error {
+	l.goW.Close()
+	l.readyR.Close()
+	return l.cmd.Wait()
 }

@@ -41,10 +41,17 @@ type Options struct {
 	StdinOnce   bool // close it when the first attach's stdin ends
 	Tty         bool
 	Ready       *os.File // receives one Response line once created
+	// Go, when set, holds the creation back until a byte arrives on it
+	// (see Launch); its end without one means ErrAborted.
+	Go *os.File
 	// Resume, set in a shim that re-executed itself, is what it takes
 	// over instead of creating the container.
 	Resume *Resume
 }
+
+// ErrAborted is returned by Serve when the daemon gave up on a shim it
+// launched ahead of the container, before the container was created.
+var ErrAborted = errors.New("aborted before the container was created")
 
 // maxSocketPath is the room in sockaddr_un.sun_path.
 const maxSocketPath = 107
@@ -208,6 +215,18 @@ func (s *server) ready(r Response) {
 // terminal), for serve to pump.
 func (s *server) setup() (l *net.UnixListener, outR, errR *os.File, err error) {
 	o := s.opts
+	if o.Go != nil {
+		// The rootfs, the network and the spec are ready once the
+		// daemon says so. Nothing is made before: a shim that is
+		// aborted leaves nothing (not even a socket where the next
+		// shim of the container makes its own).
+		b := make([]byte, 1)
+		n, _ := o.Go.Read(b)
+		o.Go.Close()
+		if n != 1 {
+			return nil, nil, nil, ErrAborted
+		}
+	}
 	if len(o.Socket) > maxSocketPath {
 		return nil, nil, nil, fmt.Errorf("shim socket path %s is longer than %d bytes", o.Socket, maxSocketPath)
 	}
