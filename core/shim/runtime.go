@@ -209,23 +209,7 @@ func (r *external) wait() (int, error) { return wait4(r.pid) }
 
 // wait4 reaps pid, a child (or an orphan adopted by us as subreaper),
 // and returns its shell-style exit code.
-func wait4(pid int) (int, error) {
-	var ws unix.WaitStatus
-	for {
-		_, err := unix.Wait4(pid, &ws, 0, nil)
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if err != nil {
-			return -1, fmt.Errorf("wait for pid %d: %w", pid, err)
-		}
-		break
-	}
-	if ws.Signaled() {
-		return 128 + int(ws.Signal()), nil
-	}
-	return ws.ExitStatus(), nil
-}
+func wait4(pid int) (int, error) { return container.WaitPid(pid) }
 
 func (r *external) kill(sig unix.Signal, all bool) error {
 	args := []string{"kill"}

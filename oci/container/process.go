@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	"runtime"
 	"syscall"
 
@@ -19,22 +20,36 @@ type Process struct {
 
 // Wait waits for the process to exit and returns its exit code, 128+n
 // when killed by signal n.
-func (p *Process) Wait() (int, error) {
+func (p *Process) Wait() (int, error) { return WaitPid(p.Pid) }
+
+// WaitPid reaps pid, a child of this process (or an orphan it adopted as
+// subreaper), and returns its exit code, 128+n when killed by signal n.
+//
+// It parks between SIGCHLDs instead of blocking in wait4: a goroutine in a
+// blocking system call keeps its P until sysmon takes it back, which in a
+// process with one P (a shim) and an idle sysmon is milliseconds, and the
+// other goroutines (a shim's accept loop, with the daemon's start request
+// waiting) wait as long.
+func WaitPid(pid int) (int, error) {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, unix.SIGCHLD)
+	defer signal.Stop(sigs)
 	var ws unix.WaitStatus
 	for {
-		_, err := unix.Wait4(p.Pid, &ws, 0, nil)
-		if errors.Is(err, unix.EINTR) {
+		got, err := unix.Wait4(pid, &ws, unix.WNOHANG, nil)
+		switch {
+		case errors.Is(err, unix.EINTR):
 			continue
+		case err != nil:
+			return -1, fmt.Errorf("wait for pid %d: %w", pid, err)
+		case got == pid:
+			if ws.Signaled() {
+				return 128 + int(ws.Signal()), nil
+			}
+			return ws.ExitStatus(), nil
 		}
-		if err != nil {
-			return -1, fmt.Errorf("wait for pid %d: %w", p.Pid, err)
-		}
-		break
+		<-sigs
 	}
-	if ws.Signaled() {
-		return 128 + int(ws.Signal()), nil
-	}
-	return ws.ExitStatus(), nil
 }
 
 // Signal sends sig to the process.
