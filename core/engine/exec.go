@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/petrel-edge/petrel/core/api"
 	"github.com/petrel-edge/petrel/core/errdefs"
@@ -76,7 +77,7 @@ func (e *Engine) ExecCreate(ref string, cfg api.ExecConfig) (string, error) {
 // execProcess builds the exec's OCI process from the container's.
 func (e *Engine) execProcess(x *execRecord) (*specs.Process, error) {
 	c := x.container
-	data, err := os.ReadFile(filepath.Join(c.dir, specFile))
+	data, err := readNoAtime(filepath.Join(c.dir, specFile))
 	if err != nil {
 		return nil, err
 	}
@@ -239,4 +240,20 @@ func (e *Engine) ExecResize(id string, height, width uint16) error {
 	}
 	_, err = cl.Call(e.ctx, shim.Request{Op: shim.OpResize, Exec: id, Height: height, Width: width})
 	return err
+}
+
+// readNoAtime reads a file without updating its access time: config.json
+// is written at start and first read by the first exec (a health check
+// on an idle container, say), whose atime update would be a journal
+// commit on flash that nothing needs.
+func readNoAtime(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOATIME, 0)
+	if errors.Is(err, unix.EPERM) {
+		f, err = os.Open(path) // O_NOATIME needs the owner or CAP_FOWNER
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(f)
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/petrel-edge/petrel/core/api"
@@ -448,7 +449,13 @@ func (e *Engine) start(c *Container) (err error) {
 	if err := atomicfile.WriteFileVolatile(filepath.Join(c.dir, specFile), data, 0o600); err != nil {
 		return fail(err)
 	}
-	proc, pid, err := launched.Create()
+	var proc *os.Process
+	var pid int
+	if rt.Path == "lcr" && container.RemoteForkRefusal(spec) == "" && os.Getenv("PETREL_SHIM_CREATES") != "1" {
+		proc, pid, err = e.createDriven(launched, rec.ID, c.dir, filepath.Join(e.opts.State, "runtime", rtName), spec, data)
+	} else {
+		proc, pid, err = launched.Create()
+	}
 	launched = nil
 	if err != nil {
 		return fail(errdefs.Invalid("failed to create container %s: %v", rec.ID, err))
@@ -485,6 +492,35 @@ func (e *Engine) start(c *Container) (err error) {
 	e.wg.Add(1)
 	go e.monitor(c, waiter)
 	return nil
+}
+
+// createDriven creates a built-in runtime container here, around an init
+// that the launched shim forks (its parent, which reaps it): the daemon's
+// warm process decodes nothing and compiles the seccomp filter, and the
+// shim, which did none of that, need not execute itself again to shed it.
+// The launched shim is aborted on failure.
+func (e *Engine) createDriven(l *shim.Launched, id, bundle, root string, spec *specs.Spec, data []byte) (*os.Process, int, error) {
+	var mine, theirs *os.File
+	if spec.Process != nil && spec.Process.Terminal {
+		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			l.Abort()
+			return nil, 0, fmt.Errorf("console socketpair: %w", err)
+		}
+		mine, theirs = os.NewFile(uintptr(fds[0]), "console"), os.NewFile(uintptr(fds[1]), "console")
+		defer mine.Close()
+		defer theirs.Close()
+	}
+	_, err := container.Create(container.CreateOptions{
+		Root: root, ID: id, Bundle: bundle, Spec: spec, SpecJSON: data, ConsoleConn: mine,
+		Warn: func(msg string) { e.logf("container %s: warning: %s", id, msg) },
+		Fork: func(req *container.ForkRequest) (int, error) { return l.Fork(req, theirs) },
+	})
+	if err != nil {
+		l.Abort()
+		return nil, 0, err
+	}
+	return l.Created()
 }
 
 // monitor waits for the container's exit and records it.

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/petrel-edge/petrel/oci/container"
 )
 
 // ErrGone is returned when the shim's socket is gone: the shim has
@@ -180,11 +182,11 @@ type SpawnOptions struct {
 // Launched is a shim started ahead of its container: it goes through the
 // Go runtime's start (a large part of a start's time) while the daemon
 // still mounts the rootfs, sets the network up and writes the spec, then
-// waits for Create or Abort.
+// waits for Create, Fork or Abort (see launch.go for the protocol).
 type Launched struct {
 	cmd    *exec.Cmd
 	readyR *os.File
-	goW    *os.File
+	ctl    *os.File // the control socket
 }
 
 // Spawn starts a detached shim and waits until it has created the
@@ -231,18 +233,19 @@ func Launch(opts SpawnOptions) (*Launched, error) {
 	if err != nil {
 		return nil, err
 	}
-	goR, goW, err := os.Pipe()
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		readyR.Close()
 		readyW.Close()
-		return nil, err
+		return nil, fmt.Errorf("shim control socket: %w", err)
 	}
+	ctl, ctlShim := os.NewFile(uintptr(fds[0]), "shim-control"), os.NewFile(uintptr(fds[1]), "control")
 	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
 	if err != nil {
 		readyR.Close()
 		readyW.Close()
-		goR.Close()
-		goW.Close()
+		ctl.Close()
+		ctlShim.Close()
 		return nil, err
 	}
 	defer null.Close()
@@ -255,7 +258,7 @@ func Launch(opts SpawnOptions) (*Launched, error) {
 	cmd := &exec.Cmd{
 		Path: bin, Args: args,
 		Stdin: null, Stdout: null, Stderr: stderr,
-		ExtraFiles:  []*os.File{readyW, goR},
+		ExtraFiles:  []*os.File{readyW, ctlShim},
 		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
 		Env:         []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "GOGC=20", "GOMAXPROCS=1", "GODEBUG=memprofilerate=0"},
 	}
@@ -264,24 +267,80 @@ func Launch(opts SpawnOptions) (*Launched, error) {
 	}
 	err = cmd.Start()
 	readyW.Close()
-	goR.Close()
+	ctlShim.Close()
 	if err != nil {
 		readyR.Close()
-		goW.Close()
+		ctl.Close()
 		return nil, fmt.Errorf("start shim: %w", err)
 	}
-	return &Launched{cmd: cmd, readyR: readyR, goW: goW}, nil
+	return &Launched{cmd: cmd, readyR: readyR, ctl: ctl}, nil
 }
 
 // Create tells the shim to create the container and waits until it has.
 // It returns the shim's process, which the caller must reap, and the
 // init's pid.
 func (l *Launched) Create() (*os.Process, int, error) {
-	defer l.readyR.Close()
 	// A shim that already failed (its error is on the ready pipe) has
-	// closed its end: the write fails and the answer below says why.
-	l.goW.Write([]byte{1})
-	l.goW.Close()
+	// closed its end: the send fails and the answer below says why.
+	sendControl(l.ctl, ctlGo, nil)
+	return l.ready()
+}
+
+// Fork asks the shim to fork a container's init (container.CreateOptions'
+// Fork) and returns its pid; console, with a terminal, is the socket the
+// daemon's end sends the pty master to. Created or Abort follows.
+func (l *Launched) Fork(req *container.ForkRequest, console *os.File) (int, error) {
+	b, err := json.Marshal(req)
+	if err != nil {
+		return 0, err
+	}
+	files := []*os.File{req.Sync, req.Fifo}
+	if console != nil {
+		files = append(files, console)
+	}
+	if err := sendControl(l.ctl, ctlFork, b, files...); err != nil {
+		return 0, l.failed(err)
+	}
+	op, payload, fds, err := recvControl(l.ctl)
+	for _, f := range fds {
+		f.Close()
+	}
+	if err != nil || op != ctlForked {
+		return 0, l.failed(err)
+	}
+	var r forkReply
+	if err := json.Unmarshal(payload, &r); err != nil {
+		return 0, fmt.Errorf("shim's fork answer: %w", err)
+	}
+	if r.Error != "" {
+		return 0, errors.New(r.Error)
+	}
+	return r.Pid, nil
+}
+
+// failed is the error of a shim that stopped answering: what it put on
+// the ready pipe, if anything.
+func (l *Launched) failed(err error) error {
+	var resp Response
+	if json.NewDecoder(l.readyR).Decode(&resp) == nil && resp.Error != "" {
+		return errors.New(resp.Error)
+	}
+	if err == nil {
+		err = errors.New("no answer")
+	}
+	return fmt.Errorf("shim exited before forking the init (see its log): %w", err)
+}
+
+// Created tells a shim that forked the init that the container is made
+// around it, and waits until it has taken it on, as Create.
+func (l *Launched) Created() (*os.Process, int, error) {
+	sendControl(l.ctl, ctlCreated, nil)
+	return l.ready()
+}
+
+func (l *Launched) ready() (*os.Process, int, error) {
+	defer l.readyR.Close()
+	defer l.ctl.Close()
 	var resp Response
 	if err := json.NewDecoder(l.readyR).Decode(&resp); err != nil {
 		l.cmd.Wait()
@@ -297,7 +356,7 @@ func (l *Launched) Create() (*os.Process, int, error) {
 // Abort makes the shim exit without creating the container, and reaps
 // it: an error means it did not exit cleanly.
 func (l *Launched) Abort() error {
-	l.goW.Close()
+	l.ctl.Close()
 	l.readyR.Close()
 	return l.cmd.Wait()
 }

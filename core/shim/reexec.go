@@ -70,11 +70,11 @@ func ParseResume(v string) (*Resume, error) {
 func (Resume) keys() string { return "pid=N,listener=FD,stdout=FD,stderr=FD,stdin=FD,console=FD" }
 
 // shouldReexec: only the built-in runtime creates in this process (an
-// external one's work is done in its own), and PETREL_SHIM_REEXEC=0 turns
-// it off.
+// external one's work is done in its own, and a driven shim only forked
+// the init), and PETREL_SHIM_REEXEC=0 turns it off.
 func (s *server) shouldReexec() bool {
 	_, builtin := s.rt.(*lcr)
-	return builtin && os.Getenv("PETREL_SHIM_REEXEC") != "0"
+	return builtin && !s.driven && os.Getenv("PETREL_SHIM_REEXEC") != "0"
 }
 
 // reexec executes a fresh shim in this process that takes over l, the

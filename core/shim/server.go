@@ -83,6 +83,9 @@ type server struct {
 	// exit under them, or a container that exits at once would take
 	// the answer to its start with it.
 	answering atomic.Int32
+	// driven: the daemon created the container around an init forked
+	// here (forkDriven); nothing is left to shed by re-executing.
+	driven bool
 }
 
 // Serve runs the shim (call Tune first in a shim process): creates the container, reports on opts.Ready,
@@ -228,16 +231,23 @@ func (s *server) ready(r Response) {
 // terminal), for serve to pump.
 func (s *server) setup() (l *net.UnixListener, outR, errR *os.File, err error) {
 	o := s.opts
+	var d *driven
 	if o.Go != nil {
 		// The rootfs, the network and the spec are ready once the
 		// daemon says so. Nothing is made before: a shim that is
 		// aborted leaves nothing (not even a socket where the next
 		// shim of the container makes its own).
-		b := make([]byte, 1)
-		n, _ := o.Go.Read(b)
-		o.Go.Close()
-		if n != 1 {
-			return nil, nil, nil, ErrAborted
+		if d, err = readControl(o.Go); err != nil {
+			return nil, nil, nil, err
+		}
+		if d == nil {
+			o.Go.Close()
+		} else {
+			s.driven = true
+			defer o.Go.Close()
+			if d.console != nil {
+				defer d.console.Close()
+			}
 		}
 	}
 	if len(o.Socket) > maxSocketPath {
@@ -281,14 +291,17 @@ func (s *server) setup() (l *net.UnixListener, outR, errR *os.File, err error) {
 			defer os.RemoveAll(dir)
 			io.consoleSock = filepath.Join(dir, "s")
 		} else {
-			fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-			if err != nil {
-				return nil, nil, nil, fmt.Errorf("console socketpair: %w", err)
+			recv := d.consoleOrNil()
+			if recv == nil {
+				fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+				if err != nil {
+					return nil, nil, nil, fmt.Errorf("console socketpair: %w", err)
+				}
+				recv = os.NewFile(uintptr(fds[0]), "console-recv")
+				defer recv.Close()
+				io.console = os.NewFile(uintptr(fds[1]), "console-send")
+				closeAfter = append(closeAfter, io.console)
 			}
-			recv := os.NewFile(uintptr(fds[0]), "console-recv")
-			defer recv.Close()
-			io.console = os.NewFile(uintptr(fds[1]), "console-send")
-			closeAfter = append(closeAfter, io.console)
 			defer func() {
 				if s.pid != 0 {
 					m, err := container.RecvConsole(recv)
@@ -350,7 +363,12 @@ func (s *server) setup() (l *net.UnixListener, outR, errR *os.File, err error) {
 			}
 		}()
 	}
-	pid, err := s.rt.create(io)
+	var pid int
+	if d != nil {
+		pid, err = s.forkDriven(d, io)
+	} else {
+		pid, err = s.rt.create(io)
+	}
 	if err != nil {
 		return nil, nil, nil, err
 	}

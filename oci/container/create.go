@@ -43,6 +43,27 @@ type CreateOptions struct {
 	// Warn receives non-fatal problems (a refused oom_score_adj, a failed
 	// poststart hook); nil drops them.
 	Warn func(string)
+	// Fork, when set, has another process fork the init, with ForkInit:
+	// the one that is to reap it (a shim started ahead, which then
+	// has no spec to decode and no set-up garbage). Create does the rest
+	// from here. Stdin, Stdout and Stderr are then the forking process's
+	// to give, and only the forked init can be made so
+	// (RemoteForkRefusal).
+	Fork func(*ForkRequest) (int, error)
+}
+
+// RemoteForkRefusal returns why CreateOptions.Fork cannot create s, or "".
+func RemoteForkRefusal(s *specs.Spec) string {
+	if s.Linux == nil {
+		return "no linux section"
+	}
+	var flags uintptr
+	for _, ns := range s.Linux.Namespaces {
+		if ns.Path == "" && ns.Type != specs.CgroupNamespace {
+			flags |= cloneFlags.val(ns.Type)
+		}
+	}
+	return forkedInitRefusal(s, flags, false)
 }
 
 // cloneFlags maps namespace types created by clone(2).
@@ -223,13 +244,17 @@ func Create(opts CreateOptions) (c *Container, err error) {
 		return nil, fmt.Errorf("exec fifo: %w", err)
 	}
 	defer fifoPath.Close()
-	if forkedInitRefusal(s, cloneflags, opts.NoPivot) == "" {
+	refusal := forkedInitRefusal(s, cloneflags, opts.NoPivot)
+	if opts.Fork != nil && refusal != "" {
+		return nil, fmt.Errorf("the init cannot be forked by another process (%s)", refusal)
+	}
+	if refusal == "" {
 		var f *forkedInit
 		f = &forkedInit{
 			spec: s, cloneflags: cloneflags, joins: joins, newCgroupNS: newCgroupNS,
 			cfg:      &initConfig{ID: opts.ID, Spec: s, Process: s.Process, Rootfs: c.Rootfs, Bundle: bundle, NewCgroupNS: newCgroupNS},
 			stdio:    [3]*os.File{opts.Stdin, opts.Stdout, opts.Stderr},
-			preserve: opts.PreserveFDs, consoleSock: console, fifo: fifoPath,
+			preserve: opts.PreserveFDs, consoleSock: console, fifo: fifoPath, remote: opts.Fork,
 			afterFork: func(pid int) error {
 				if err := joinCgroups(pid); err != nil {
 					return err

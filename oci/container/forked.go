@@ -91,6 +91,11 @@ type forkedInit struct {
 
 	sock *os.File // our end of the sync socket
 	plan *childPlan
+	ps   *PlanSpec // what plan was built from
+	// remote, when set, forks the child in another process (Create's
+	// Fork); syncChild is the child's end of the sync socket, sent along.
+	remote    func(*ForkRequest) (int, error)
+	syncChild *os.File
 	// forked closes this process's copies of what the child inherited,
 	// the child's end of the sync socket among them: once it exists, a
 	// child that dies must leave the socket with no writer, so that a
@@ -122,41 +127,14 @@ func (f *forkedInit) start() (*Process, error) {
 	if err != nil {
 		return nil, err
 	}
-	dup := func(file *os.File) (uintptr, error) {
-		fd, err := unix.FcntlInt(file.Fd(), unix.F_DUPFD_CLOEXEC, 3+f.preserve)
-		if err != nil {
-			return 0, fmt.Errorf("dup %s: %w", file.Name(), err)
-		}
-		keep = append(keep, os.NewFile(uintptr(fd), file.Name()))
-		return uintptr(fd), nil
-	}
-	for i, file := range f.stdio {
-		if file == nil {
-			null, err := os.OpenFile(os.DevNull, os.O_RDWR|unix.O_CLOEXEC, 0)
-			if err != nil {
-				return nil, err
-			}
-			defer null.Close()
-			file = null
-		}
-		if p.stdio[i], err = dup(file); err != nil {
-			return nil, err
-		}
-	}
-	if p.syncFd, err = dup(child); err != nil {
+	f.plan = p
+	if f.remote != nil {
+		// The forking process supplies the stdio and its own copies of
+		// the sync socket and fifo (ForkInit).
+		f.syncChild = child
+	} else if err := childFds(p, f.preserve, f.stdio, child, f.fifo, &keep); err != nil {
 		return nil, err
 	}
-	p.keep = [2]uintptr{p.syncFd, p.syncFd}
-	if f.fifo != nil {
-		fifoFd, err := dup(f.fifo)
-		if err != nil {
-			return nil, err
-		}
-		p.fifo = cstring("/proc/self/fd/" + strconv.Itoa(int(fifoFd)))
-		p.keep = [2]uintptr{min(p.syncFd, fifoFd), max(p.syncFd, fifoFd)}
-	}
-	p.setsid = !f.exec || f.consoleSock != nil
-	f.plan = p
 
 	// The thread that forks and then joins the child's namespaces is
 	// never unlocked: it dies with its goroutine. Steps that must run in
@@ -185,9 +163,59 @@ func (f *forkedInit) start() (*Process, error) {
 	}
 }
 
+// childFds gives p the child's descriptors: copies of stdio (/dev/null
+// for nil ones), of the sync socket and of the exec fifo (nil for exec),
+// numbered from 3+preserve up. The copies are added to keep, for the
+// caller to close once the child is forked.
+func childFds(p *childPlan, preserve int, stdio [3]*os.File, sync, fifo *os.File, keep *[]*os.File) error {
+	dup := func(file *os.File) (uintptr, error) {
+		fd, err := unix.FcntlInt(file.Fd(), unix.F_DUPFD_CLOEXEC, 3+preserve)
+		if err != nil {
+			return 0, fmt.Errorf("dup %s: %w", file.Name(), err)
+		}
+		*keep = append(*keep, os.NewFile(uintptr(fd), file.Name()))
+		return uintptr(fd), nil
+	}
+	for i, file := range stdio {
+		if file == nil {
+			null, err := os.OpenFile(os.DevNull, os.O_RDWR|unix.O_CLOEXEC, 0)
+			if err != nil {
+				return err
+			}
+			p.stdio[i], err = dup(null)
+			null.Close()
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		fd, err := dup(file)
+		if err != nil {
+			return err
+		}
+		p.stdio[i] = fd
+	}
+	fd, err := dup(sync)
+	if err != nil {
+		return err
+	}
+	p.syncFd = fd
+	p.keep = [2]uintptr{p.syncFd, p.syncFd}
+	if fifo != nil {
+		fifoFd, err := dup(fifo)
+		if err != nil {
+			return err
+		}
+		p.fifo = cstring("/proc/self/fd/" + strconv.Itoa(int(fifoFd)))
+		p.keep = [2]uintptr{min(p.syncFd, fifoFd), max(p.syncFd, fifoFd)}
+	}
+	return nil
+}
+
 // setup runs on its own locked thread.
 func (f *forkedInit) setup(proc **Process, onCaller func(func() error) error) error {
-	for _, j := range f.joins {
+	// A remote fork joins them in the forking process.
+	for _, j := range f.joinsHere() {
 		fd, err := unix.Open(j.path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
 			return fmt.Errorf("open namespace %s: %w", j.path, err)
@@ -286,24 +314,118 @@ func (f *forkedInit) console(mountConsole bool) error {
 	return nil
 }
 
-// fork forks the child with every signal blocked on this thread: the
-// child must not run a Go signal handler before it resets them.
+func (f *forkedInit) joinsHere() []nsJoin {
+	if f.remote != nil {
+		return nil
+	}
+	return f.joins
+}
+
+// fork forks the child, here or in the remote process.
 func (f *forkedInit) fork() (int, error) {
+	var pid int
+	var err error
+	if f.remote != nil {
+		req := &ForkRequest{Cloneflags: f.cloneflags, Plan: f.ps, Sync: f.syncChild, Fifo: f.fifo}
+		for _, j := range f.joins {
+			req.Joins = append(req.Joins, ForkJoin{Path: j.path, Flag: j.flag})
+		}
+		pid, err = f.remote(req)
+	} else {
+		pid, err = forkBlocked(f.cloneflags, f.plan)
+	}
+	if err != nil {
+		return 0, err
+	}
+	if f.forked != nil {
+		f.forked()
+	}
+	return pid, nil
+}
+
+// forkBlocked forks the child with every signal blocked on this thread:
+// the child must not run a Go signal handler before it resets them.
+func forkBlocked(cloneflags uintptr, p *childPlan) (int, error) {
 	all, old := ^uint64(0), uint64(0)
 	syscall.ForkLock.Lock()
 	defer syscall.ForkLock.Unlock()
 	if _, _, e := unix.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&all)), uintptr(unsafe.Pointer(&old)), 8, 0, 0); e != 0 {
 		return 0, fmt.Errorf("block signals: %w", e)
 	}
-	pid, e := forkChild(f.cloneflags, f.plan)
+	pid, e := forkChild(cloneflags, p)
 	unix.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&old)), 0, 8, 0, 0)
 	if e != 0 {
 		return 0, fmt.Errorf("fork: %w", e)
 	}
-	if f.forked != nil {
-		f.forked()
-	}
 	return pid, nil
+}
+
+// ForkRequest asks a process other than the runtime to fork a container's
+// init (CreateOptions.Fork), which then is that process's child: a shim
+// that reaps it. The runtime does everything else, around the child.
+type ForkRequest struct {
+	Cloneflags uintptr    `json:"cloneflags"`
+	Joins      []ForkJoin `json:"joins,omitempty"` // namespaces the forking thread joins first
+	Plan       *PlanSpec  `json:"plan"`
+	Sync       *os.File   `json:"-"` // the child's end of the sync socket
+	Fifo       *os.File   `json:"-"` // O_PATH descriptor of the exec fifo
+}
+
+// ForkJoin is an existing namespace the child is forked into.
+type ForkJoin struct {
+	Path string `json:"path"`
+	Flag int    `json:"flag"`
+}
+
+// ForkInit forks the init that req describes and returns its pid: it runs
+// in the process that is to be the init's parent. stdio become the
+// init's 0, 1 and 2 (/dev/null for nil ones); with a terminal, the runtime
+// replaces them with the pty.
+func ForkInit(req *ForkRequest, stdio [3]*os.File) (int, error) {
+	if req.Plan == nil || req.Sync == nil || req.Fifo == nil {
+		return 0, errors.New("fork request without its plan, sync socket or exec fifo")
+	}
+	p := req.Plan.build()
+	var keep []*os.File
+	defer func() {
+		for _, k := range keep {
+			k.Close()
+		}
+	}()
+	if err := childFds(p, 0, stdio, req.Sync, req.Fifo, &keep); err != nil {
+		return 0, err
+	}
+	type result struct {
+		pid int
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		// A thread that joined namespaces is never unlocked: it dies with
+		// this goroutine.
+		runtime.LockOSThread()
+		for _, j := range req.Joins {
+			fd, err := unix.Open(j.Path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				done <- result{err: fmt.Errorf("open namespace %s: %w", j.Path, err)}
+				return
+			}
+			err = unix.Setns(fd, j.Flag)
+			unix.Close(fd)
+			if err != nil {
+				done <- result{err: fmt.Errorf("join namespace %s: %w", j.Path, err)}
+				return
+			}
+		}
+		pid, err := forkBlocked(req.Cloneflags, p)
+		if len(req.Joins) == 0 {
+			runtime.UnlockOSThread()
+		}
+		done <- result{pid, err}
+	}()
+	r := <-done
+	runtime.KeepAlive(p)
+	return r.pid, r.err
 }
 
 // joinChild moves this thread into the child's namespaces, the mount
@@ -473,79 +595,162 @@ func (f *forkedInit) stepError(r childReply) error {
 
 // makePlan prepares what the child applies to itself.
 func (f *forkedInit) makePlan() (*childPlan, error) {
+	ps, err := f.planSpec()
+	if err != nil {
+		return nil, err
+	}
+	f.ps = ps
+	return ps.build(), nil
+}
+
+// PlanSpec is a child's plan in a form that crosses a socket: what the
+// runtime derives from the spec, without the descriptors and signal
+// dispositions of the process that forks (ForkInit adds those).
+type PlanSpec struct {
+	Setsid       bool         `json:"setsid,omitempty"`
+	Rlimits      []PlanRlimit `json:"rlimits,omitempty"`
+	Umask        uint32       `json:"umask"`
+	NoNewPrivs   bool         `json:"noNewPrivs,omitempty"`
+	SeccompEarly bool         `json:"seccompEarly,omitempty"`
+	SeccompLate  bool         `json:"seccompLate,omitempty"`
+	SeccompFlags uint32       `json:"seccompFlags,omitempty"`
+	// Seccomp is the filter, one instruction per element: code << 48 |
+	// jt << 40 | jf << 32 | k.
+	Seccomp []uint64            `json:"seccomp,omitempty"`
+	SetCaps bool                `json:"setCaps,omitempty"`
+	CapDrop []uint32            `json:"capDrop,omitempty"`
+	Caps    [2]unix.CapUserData `json:"caps"`
+	Ambient []uint32            `json:"ambient,omitempty"`
+	Groups  []uint32            `json:"groups,omitempty"`
+	UID     uint32              `json:"uid"`
+	GID     uint32              `json:"gid"`
+	Cwd     string              `json:"cwd"`
+	Paths   []string            `json:"paths"` // candidates for the executable, in $PATH order
+	Search  bool                `json:"search,omitempty"`
+	Argv    []string            `json:"argv"`
+	Env     []string            `json:"env,omitempty"`
+}
+
+// PlanRlimit is one rlimit of a PlanSpec.
+type PlanRlimit struct {
+	Resource   uint32 `json:"resource"`
+	Soft, Hard uint64
+}
+
+func (f *forkedInit) planSpec() (*PlanSpec, error) {
 	s, proc := f.spec, f.spec.Process
-	p := &childPlan{preserve: uintptr(f.preserve), uid: uintptr(proc.User.UID), gid: uintptr(proc.User.GID), umask: 0o022}
+	ps := &PlanSpec{UID: proc.User.UID, GID: proc.User.GID, Umask: 0o022, Setsid: !f.exec || f.consoleSock != nil}
 	for _, r := range proc.Rlimits {
 		res, ok := ocispec.Rlimit(r.Type)
 		if !ok {
 			return nil, fmt.Errorf("rlimit %q: unknown", r.Type)
 		}
-		p.rlimits = append(p.rlimits, childRlimit{resource: uintptr(res), limit: [2]uint64{r.Soft, r.Hard}})
+		ps.Rlimits = append(ps.Rlimits, PlanRlimit{Resource: uint32(res), Soft: r.Soft, Hard: r.Hard})
 	}
 	if proc.User.Umask != nil {
-		p.umask = uintptr(*proc.User.Umask)
+		ps.Umask = *proc.User.Umask
 	}
-	p.noNewPrivs = proc.NoNewPrivileges
+	ps.NoNewPrivs = proc.NoNewPrivileges
 	if sec := s.Linux.Seccomp; sec != nil {
 		prog, flags, err := seccomp.Prepare(sec)
 		if err != nil {
 			return nil, fmt.Errorf("seccomp: %w", err)
 		}
 		if len(prog) > 0 {
-			p.seccompProg = unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
-			p.seccompFlags = flags
+			ps.Seccomp = make([]uint64, len(prog))
+			for i, in := range prog {
+				ps.Seccomp[i] = uint64(in.Code)<<48 | uint64(in.Jt)<<40 | uint64(in.Jf)<<32 | uint64(in.K)
+			}
+			ps.SeccompFlags = uint32(flags)
 			// Without no_new_privs, seccomp needs CAP_SYS_ADMIN, which
 			// the user change may drop: load the filter first.
-			p.seccompEarly, p.seccompLate = !proc.NoNewPrivileges, proc.NoNewPrivileges
+			ps.SeccompEarly, ps.SeccompLate = !proc.NoNewPrivileges, proc.NoNewPrivileges
 		}
 	}
 	if c := proc.Capabilities; c != nil {
-		p.setCaps = true
+		ps.SetCaps = true
 		keep := caps.Of(c.Bounding)
 		for i := 0; i <= caps.Last(); i++ {
 			if keep&(1<<uint(i)) == 0 {
-				p.capDrop = append(p.capDrop, uintptr(i))
+				ps.CapDrop = append(ps.CapDrop, uint32(i))
 			}
 		}
 		eff, perm, inh := caps.Of(c.Effective), caps.Of(c.Permitted), caps.Of(c.Inheritable)
-		p.capHeader = unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
-		p.capData = [2]unix.CapUserData{
+		ps.Caps = [2]unix.CapUserData{
 			{Effective: uint32(eff), Permitted: uint32(perm), Inheritable: uint32(inh)},
 			{Effective: uint32(eff >> 32), Permitted: uint32(perm >> 32), Inheritable: uint32(inh >> 32)},
 		}
 		amb := caps.Of(c.Ambient)
 		for i := 0; i <= caps.Last(); i++ {
 			if amb&(1<<uint(i)) != 0 {
-				p.ambient = append(p.ambient, uintptr(i))
+				ps.Ambient = append(ps.Ambient, uint32(i))
 			}
 		}
 	}
-	p.groups = append([]uint32(nil), proc.User.AdditionalGids...)
-	cwd := proc.Cwd
-	if cwd == "" {
-		cwd = "/"
+	ps.Groups = append([]uint32(nil), proc.User.AdditionalGids...)
+	ps.Cwd = proc.Cwd
+	if ps.Cwd == "" {
+		ps.Cwd = "/"
 	}
-	p.cwd = cstring(cwd)
-	p.search = !strings.Contains(proc.Args[0], "/")
-	for _, c := range execCandidates(proc.Args[0], proc.Env) {
+	ps.Search = !strings.Contains(proc.Args[0], "/")
+	ps.Paths = execCandidates(proc.Args[0], proc.Env)
+	ps.Argv = proc.Args
+	ps.Env = proc.Env
+	return ps, nil
+}
+
+// build makes the plan the child reads, in this process's memory; the
+// descriptors are the caller's to fill in.
+func (ps *PlanSpec) build() *childPlan {
+	p := &childPlan{setsid: ps.Setsid, uid: uintptr(ps.UID), gid: uintptr(ps.GID), umask: uintptr(ps.Umask)}
+	for _, r := range ps.Rlimits {
+		p.rlimits = append(p.rlimits, childRlimit{resource: uintptr(r.Resource), limit: [2]uint64{r.Soft, r.Hard}})
+	}
+	p.noNewPrivs = ps.NoNewPrivs
+	if len(ps.Seccomp) > 0 {
+		prog := make([]unix.SockFilter, len(ps.Seccomp))
+		for i, in := range ps.Seccomp {
+			prog[i] = unix.SockFilter{Code: uint16(in >> 48), Jt: uint8(in >> 40), Jf: uint8(in >> 32), K: uint32(in)}
+		}
+		p.seccompProg = unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
+		p.seccompFlags = uintptr(ps.SeccompFlags)
+		p.seccompEarly, p.seccompLate = ps.SeccompEarly, ps.SeccompLate
+	}
+	if ps.SetCaps {
+		p.setCaps = true
+		for _, c := range ps.CapDrop {
+			p.capDrop = append(p.capDrop, uintptr(c))
+		}
+		p.capHeader = unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+		p.capData = ps.Caps
+		for _, c := range ps.Ambient {
+			p.ambient = append(p.ambient, uintptr(c))
+		}
+	}
+	p.groups = ps.Groups
+	p.cwd = cstring(ps.Cwd)
+	p.search = ps.Search
+	for _, c := range ps.Paths {
 		p.paths = append(p.paths, cstring(c))
 	}
-	p.argv = cstrings(proc.Args)
-	p.envp = cstrings(proc.Env)
+	p.argv = cstrings(ps.Argv)
+	p.envp = cstrings(ps.Env)
 	for sig := 1; sig <= 64; sig++ {
 		if sig == int(unix.SIGKILL) || sig == int(unix.SIGSTOP) || signal.Ignored(syscall.Signal(sig)) {
 			continue
 		}
 		p.resetSigs = append(p.resetSigs, uintptr(sig))
 	}
-	p.execFailed = []byte("petrel-runtime init: exec " + strconv.Quote(proc.Args[0]) + " failed: errno ")
+	if len(ps.Argv) > 0 {
+		p.execFailed = []byte("petrel-runtime init: exec " + strconv.Quote(ps.Argv[0]) + " failed: errno ")
+	}
 	p.iov.Base = (*byte)(unsafe.Pointer(&p.req))
 	p.iov.SetLen(int(unsafe.Sizeof(p.req)))
 	p.msg.Iov = &p.iov
 	p.msg.SetIovlen(1)
 	p.msg.Control = &p.oob[0]
 	p.msg.SetControllen(len(p.oob))
-	return p, nil
+	return p
 }
 
 // execCandidates lists the paths execvp would try for name, in order.

@@ -1,11 +1,15 @@
 package container
 
 import (
+	"encoding/json"
 	"reflect"
 	"testing"
+	"unsafe"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/petrel-edge/petrel/oci/seccomp"
 )
 
 func TestForkedInitRefusal(t *testing.T) {
@@ -98,5 +102,80 @@ func TestEncodeMount(t *testing.T) {
 	long := string(make([]byte, len(req.Data)))
 	if err := encodeMount(&req, long, "/x", "proc", 0, ""); err != unix.ENAMETOOLONG {
 		t.Errorf("a too long source: %v", err)
+	}
+}
+
+// TestPlanSpecCrossesIntact checks that a plan sent to another process
+// (CreateOptions.Fork) builds the same child plan there: the seccomp
+// filter, capabilities, rlimits and strings, after a JSON round trip.
+func TestPlanSpecCrossesIntact(t *testing.T) {
+	umask := uint32(0o027)
+	s := &specs.Spec{
+		Process: &specs.Process{
+			Args: []string{"sh", "-c", "true"}, Env: []string{"PATH=/bin:/usr/bin", "A=b"}, Cwd: "/work",
+			User:            specs.User{UID: 1000, GID: 100, Umask: &umask, AdditionalGids: []uint32{10, 20}},
+			Rlimits:         []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: 1024, Hard: 4096}},
+			NoNewPrivileges: true,
+			Capabilities: &specs.LinuxCapabilities{
+				Bounding: []string{"CAP_CHOWN", "CAP_NET_RAW"}, Effective: []string{"CAP_CHOWN"},
+				Permitted: []string{"CAP_CHOWN"}, Ambient: []string{"CAP_CHOWN"},
+			},
+		},
+		Linux: &specs.Linux{Seccomp: seccomp.Default([]string{"CAP_CHOWN"})},
+	}
+	f := &forkedInit{spec: s}
+	ps, err := f.planSpec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var there PlanSpec
+	if err := json.Unmarshal(b, &there); err != nil {
+		t.Fatal(err)
+	}
+	want, got := ps.build(), there.build()
+	prog, flags, err := seccomp.Prepare(s.Linux.Seccomp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(prog) == 0 {
+		t.Fatal("the default profile compiled to nothing")
+	}
+	gotProg := unsafe.Slice(got.seccompProg.Filter, got.seccompProg.Len)
+	if !reflect.DeepEqual(gotProg, prog) || got.seccompFlags != flags || !got.seccompLate || got.seccompEarly {
+		t.Errorf("seccomp: %d instructions (flags %#x, early %v, late %v), want %d (flags %#x, late)",
+			len(gotProg), got.seccompFlags, got.seccompEarly, got.seccompLate, len(prog), flags)
+	}
+	if got.uid != 1000 || got.gid != 100 || got.umask != 0o027 || !reflect.DeepEqual(got.groups, []uint32{10, 20}) || !got.noNewPrivs || !got.setsid {
+		t.Errorf("user, umask, groups, no_new_privs or setsid lost: %+v", got)
+	}
+	if !reflect.DeepEqual(got.rlimits, want.rlimits) || len(got.rlimits) != 1 || got.rlimits[0].limit != [2]uint64{1024, 4096} {
+		t.Errorf("rlimits = %+v", got.rlimits)
+	}
+	if got.capData != want.capData || !reflect.DeepEqual(got.capDrop, want.capDrop) || !reflect.DeepEqual(got.ambient, want.ambient) || len(got.ambient) != 1 {
+		t.Errorf("capabilities = %+v drop %v ambient %v, want %+v drop %v ambient %v", got.capData, got.capDrop, got.ambient, want.capData, want.capDrop, want.ambient)
+	}
+	strs := func(p []*byte) (out []string) {
+		for _, c := range p {
+			if c != nil {
+				out = append(out, cstringValue(c))
+			}
+		}
+		return out
+	}
+	if g := strs(got.argv); !reflect.DeepEqual(g, s.Process.Args) {
+		t.Errorf("argv = %q", g)
+	}
+	if g := strs(got.envp); !reflect.DeepEqual(g, s.Process.Env) {
+		t.Errorf("env = %q", g)
+	}
+	if g := strs(got.paths); !reflect.DeepEqual(g, []string{"/bin/sh", "/usr/bin/sh"}) || !got.search {
+		t.Errorf("exec candidates = %q (search %v)", g, got.search)
+	}
+	if cstringValue(got.cwd) != "/work" {
+		t.Errorf("cwd = %q", cstringValue(got.cwd))
 	}
 }

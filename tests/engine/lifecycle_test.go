@@ -204,17 +204,25 @@ ulimit -n; cat /vol/f; touch /vol/g 2>/dev/null || echo ro; grep -c " /scratch t
 	}
 }
 
-// TestShimReexecutes: with the built-in runtime the shim executes itself
-// again once the container is created, to shed what creating it cost; the
-// fresh image serves the container as the first would have, with pipes
-// and with a terminal. PETREL_SHIM_REEXEC=0 in petreld's environment
-// keeps the first image.
-func TestShimReexecutes(t *testing.T) {
-	for _, mode := range []string{"", "0"} {
-		t.Run("PETREL_SHIM_REEXEC="+mode, func(t *testing.T) {
-			if mode != "" {
-				t.Setenv("PETREL_SHIM_REEXEC", mode)
-			}
+// TestShimModes: with the built-in runtime petreld creates the container
+// around an init that the shim forks, and the shim, the init's parent,
+// serves it as it is. PETREL_SHIM_CREATES=1 in petreld's environment has
+// the shim create the container itself and then execute itself again, to
+// shed what creating it cost (PETREL_SHIM_REEXEC=0 keeps the first
+// image). Each way serves the container the same, with pipes and with a
+// terminal.
+func TestShimModes(t *testing.T) {
+	for _, mode := range []struct {
+		name, creates, reexec string
+		resumed               bool
+	}{
+		{name: "daemon-created"},
+		{name: "shim-created", creates: "1", resumed: true},
+		{name: "shim-created without re-executing", creates: "1", reexec: "0"},
+	} {
+		t.Run(mode.name, func(t *testing.T) {
+			t.Setenv("PETREL_SHIM_CREATES", mode.creates)
+			t.Setenv("PETREL_SHIM_REEXEC", mode.reexec)
 			d := startDaemon(t)
 			d.must(d.runArgs("-d", "-i", "--name", "piped", "none", "sh", "-c", "echo out; echo err >&2; read line; echo got $line; exit 7")...)
 			d.must(d.runArgs("-d", "-t", "--name", "tty", "none", "sh", "-c", "echo on a terminal; sleep 1000")...)
@@ -226,8 +234,11 @@ func TestShimReexecutes(t *testing.T) {
 				}
 				ppid := strings.Fields(string(data)[strings.LastIndexByte(string(data), ')')+2:])[1]
 				cmdline, _ := os.ReadFile("/proc/" + ppid + "/cmdline")
-				if resumed := strings.Contains(string(cmdline), "\x00--resume\x00"); resumed != (mode == "") {
-					t.Errorf("%s: the shim (pid %s) re-executed itself: %v; want %v", name, ppid, resumed, mode == "")
+				if !strings.HasPrefix(string(cmdline), "petrel-shim\x00") {
+					t.Errorf("%s: the init's parent (pid %s) is %q, not its shim", name, ppid, cmdline)
+				}
+				if resumed := strings.Contains(string(cmdline), "\x00--resume\x00"); resumed != mode.resumed {
+					t.Errorf("%s: the shim (pid %s) re-executed itself: %v; want %v", name, ppid, resumed, mode.resumed)
 				}
 			}
 			d.waitFor("the piped container's output", func() bool { out, _, _ := d.petrel("logs", "piped"); return strings.Contains(out, "out") })

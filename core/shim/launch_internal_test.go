@@ -1,0 +1,96 @@
+package shim
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/petrel-edge/petrel/oci/container"
+)
+
+func controlPair(t *testing.T) (daemon, shim *os.File) {
+	t.Helper()
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	daemon, shim = os.NewFile(uintptr(fds[0]), "daemon"), os.NewFile(uintptr(fds[1]), "shim")
+	t.Cleanup(func() { daemon.Close(); shim.Close() })
+	return daemon, shim
+}
+
+func TestReadControl(t *testing.T) {
+	devnull := func(t *testing.T) *os.File {
+		f, err := os.Open(os.DevNull)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		return f
+	}
+	t.Run("closed is aborted", func(t *testing.T) {
+		daemon, shim := controlPair(t)
+		daemon.Close()
+		if _, err := readControl(shim); !errors.Is(err, ErrAborted) {
+			t.Fatalf("err = %v, want ErrAborted", err)
+		}
+	})
+	t.Run("go creates here", func(t *testing.T) {
+		daemon, shim := controlPair(t)
+		if err := sendControl(daemon, ctlGo, nil); err != nil {
+			t.Fatal(err)
+		}
+		if d, err := readControl(shim); d != nil || err != nil {
+			t.Fatalf("got %v, %v; want nil, nil", d, err)
+		}
+	})
+	t.Run("fork request with its descriptors", func(t *testing.T) {
+		daemon, shim := controlPair(t)
+		// A plan as large as a seccomp profile's, to cross in one message.
+		plan := &container.PlanSpec{Argv: []string{"sleep", "1"}, Paths: []string{"/bin/sleep"}, Seccomp: make([]uint64, 4096)}
+		plan.Seccomp[4095] = 1<<63 | 42
+		req := &container.ForkRequest{Cloneflags: unix.CLONE_NEWNS, Plan: plan, Joins: []container.ForkJoin{{Path: "/proc/1/ns/net", Flag: unix.CLONE_NEWNET}}}
+		req.Sync, req.Fifo = devnull(t), devnull(t)
+		// Fork's sending half; its answer is not awaited here.
+		b, err := json.Marshal(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sendControl(daemon, ctlFork, b, req.Sync, req.Fifo, devnull(t)); err != nil {
+			t.Fatal(err)
+		}
+		d, err := readControl(shim)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.req.Sync == nil || d.req.Fifo == nil || d.console == nil {
+			t.Fatalf("descriptors lost: %+v", d)
+		}
+		if d.req.Cloneflags != unix.CLONE_NEWNS || len(d.req.Joins) != 1 || d.req.Joins[0].Path != "/proc/1/ns/net" {
+			t.Errorf("request = %+v", d.req)
+		}
+		if got := d.req.Plan.Seccomp; len(got) != 4096 || got[4095] != 1<<63|42 {
+			t.Errorf("seccomp filter came through as %d instructions", len(got))
+		}
+		for _, f := range []*os.File{d.req.Sync, d.req.Fifo, d.console} {
+			f.Close()
+		}
+	})
+	t.Run("unknown message", func(t *testing.T) {
+		daemon, shim := controlPair(t)
+		sendControl(daemon, 'x', nil)
+		if _, err := readControl(shim); err == nil {
+			t.Fatal("an unknown control message was taken")
+		}
+	})
+	t.Run("fork request without descriptors", func(t *testing.T) {
+		daemon, shim := controlPair(t)
+		sendControl(daemon, ctlFork, []byte(`{"cloneflags":0}`))
+		if _, err := readControl(shim); err == nil {
+			t.Fatal("a fork request without its sync socket and fifo was taken")
+		}
+	})
+}
