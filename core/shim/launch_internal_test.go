@@ -94,3 +94,38 @@ func TestReadControl(t *testing.T) {
 		}
 	})
 }
+
+func TestDecodeRequest(t *testing.T) {
+	for _, tc := range []struct {
+		name, line         string
+		process, resources bool
+		bad                bool
+	}{
+		{name: "start", line: `{"op":"start"}`},
+		{name: "exec", line: `{"op":"exec","exec":"x","process":{"args":["true"],"cwd":"/"}}`, process: true},
+		{name: "update", line: `{"op":"update","resources":{"pids":{"limit":5}}}`, resources: true},
+		{name: "process on another op is ignored", line: `{"op":"kill","signal":9,"process":{"args":["x"]}}`},
+		{name: "bad process", line: `{"op":"exec","process":{"args":"true"}}`, bad: true},
+		{name: "bad resources", line: `{"op":"update","resources":{"pids":[]}}`, bad: true},
+		{name: "not JSON", line: `start`, bad: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := decodeRequest([]byte(tc.line))
+			if (err != nil) != tc.bad {
+				t.Fatalf("err = %v, want an error: %v", err, tc.bad)
+			}
+			if tc.bad {
+				return
+			}
+			if (req.Process != nil) != tc.process || (req.Resources != nil) != tc.resources {
+				t.Errorf("process %v resources %v", req.Process, req.Resources)
+			}
+			if tc.process && (len(req.Process.Args) != 1 || req.Process.Cwd != "/") {
+				t.Errorf("process = %+v", req.Process)
+			}
+			if tc.resources && (req.Resources.Pids == nil || req.Resources.Pids.Limit != 5) {
+				t.Errorf("resources = %+v", req.Resources)
+			}
+		})
+	}
+}

@@ -1,6 +1,8 @@
 package shim
 
 import (
+	"encoding/json"
+	"fmt"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -85,6 +87,38 @@ type Request struct {
 	Tty     bool           `json:"tty,omitempty"`
 	// Resources are the limits update sets.
 	Resources *specs.LinuxResources `json:"resources,omitempty"`
+}
+
+// wireRequest is Request as the shim reads it: the process and the
+// resources stay raw unless exec or update come with them, so that a shim
+// that only starts, waits and stops never builds the decoder's tables for
+// the runtime-spec types (a millisecond or two at its first request, and
+// heap for its life).
+type wireRequest struct {
+	Request
+	Process   json.RawMessage `json:"process,omitempty"`
+	Resources json.RawMessage `json:"resources,omitempty"`
+}
+
+func decodeRequest(line []byte) (Request, error) {
+	var w wireRequest
+	if err := json.Unmarshal(line, &w); err != nil {
+		return Request{}, err
+	}
+	req := w.Request
+	if len(w.Process) > 0 && string(w.Process) != "null" && req.Op == OpExec {
+		req.Process = new(specs.Process)
+		if err := json.Unmarshal(w.Process, req.Process); err != nil {
+			return Request{}, fmt.Errorf("process: %w", err)
+		}
+	}
+	if len(w.Resources) > 0 && string(w.Resources) != "null" && req.Op == OpUpdate {
+		req.Resources = new(specs.LinuxResources)
+		if err := json.Unmarshal(w.Resources, req.Resources); err != nil {
+			return Request{}, fmt.Errorf("resources: %w", err)
+		}
+	}
+	return req, nil
 }
 
 // Response is one answer line; Error is set when the request failed.

@@ -86,6 +86,19 @@ type server struct {
 	// driven: the daemon created the container around an init forked
 	// here (forkDriven); nothing is left to shed by re-executing.
 	driven bool
+	// gcTarget is the GC percent to go back to once the start is
+	// answered; -1 when set already.
+	gcTarget int
+}
+
+// shedSetup, once the start is answered, returns the collector to the
+// shim's target and the set-up's garbage to the system.
+func (s *server) shedSetup() {
+	if t := s.gcTarget; t >= 0 {
+		s.gcTarget = -1
+		debug.SetGCPercent(t)
+	}
+	debug.FreeOSMemory()
 }
 
 // Serve runs the shim (call Tune first in a shim process): creates the container, reports on opts.Ready,
@@ -124,12 +137,14 @@ func serve(opts Options, rt ociRuntime) error {
 	}
 	// Creating the container makes garbage (the spec, the seccomp
 	// program, the child's plan) that the re-execution, or the collection
-	// after start, sheds at once: collecting it as it is made, at the
-	// shim's low target, only slowed creating down (decoding config.json
-	// took about 5 ms instead of 2.5).
-	target := -1
+	// once the start is answered (shedSetup), sheds at once: collecting
+	// it as it is made, at the shim's low target, only slowed creating
+	// and starting down (decoding config.json took about 5 ms instead of
+	// 2.5; a collection started by going back to the low target when
+	// the set-up ended held the start's answer up by about 5 ms).
+	s.gcTarget = -1
 	if opts.Resume == nil {
-		target = debug.SetGCPercent(100)
+		s.gcTarget = debug.SetGCPercent(100)
 	}
 	done := make(chan setupResult, 1)
 	go func() {
@@ -142,9 +157,6 @@ func serve(opts Options, rt ociRuntime) error {
 		done <- r
 	}()
 	r := <-done
-	if target >= 0 {
-		debug.SetGCPercent(target)
-	}
 	if opts.Resume == nil && r.err == nil && s.shouldReexec() {
 		// Returns only when the fresh shim could not be started.
 		if err := s.reexec(r.l, r.outR, r.errR); err != nil {
@@ -474,8 +486,8 @@ func (s *server) handle(c net.Conn) {
 		c.Close()
 		return
 	}
-	var req Request
-	if err := json.Unmarshal(line, &req); err != nil {
+	req, err := decodeRequest(line)
+	if err != nil {
 		reply(c, Response{Error: "bad request: " + err.Error()})
 		c.Close()
 		return
@@ -503,7 +515,7 @@ func (s *server) handle(c net.Conn) {
 		resp = s.state()
 	case OpStart:
 		resp.Error = errString(s.start())
-		defer debug.FreeOSMemory() // the set-up garbage is gone for good
+		defer s.shedSetup()
 	case OpKill:
 		if s.isExited() {
 			resp.Error = "container is not running"
