@@ -32,6 +32,7 @@ type Manager struct {
 	mounts  map[string]string // key -> mount point; unknown after Load
 	v2ctrls []string          // controllers to enable in v2 subtree_control
 	created []string          // dirs Apply made, parents first
+	made    bool              // the dirs exist: a later Apply only moves pids in
 
 	// attachDevices loads and attaches a v2 device program; replaced in tests.
 	attachDevices func(dir string, prog []bpfInsn) error
@@ -180,15 +181,20 @@ func (m *Manager) dirs() ([]string, map[string][]string) {
 }
 
 // Apply creates the cgroup in every hierarchy (remembering what it created for
-// Destroy) and moves pid into it. A pid <= 0 only creates.
+// Destroy) and moves pid into it. A pid <= 0 only creates; once created, a
+// later Apply only moves pid in.
 func (m *Manager) Apply(pid int) error {
 	ds, byDir := m.dirs()
 	for _, d := range ds {
+		if m.made {
+			break
+		}
 		keys := byDir[d]
 		if err := m.mkdirs(d, keys); err != nil {
 			return err
 		}
 	}
+	m.made = true
 	if pid <= 0 {
 		return nil
 	}

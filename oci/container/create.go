@@ -197,14 +197,20 @@ func Create(opts CreateOptions) (c *Container, err error) {
 	// and createRuntime hooks once its mounts are made. The hooks see the
 	// container as created: its namespaces exist and its pid is known
 	// (the validation suite and crun agree).
+	// The cgroups are made and their limits set before the init exists
+	// (while a shim that forks it is still starting, say): joining them
+	// is then one write per hierarchy.
+	if err := cg.Apply(0); err != nil {
+		return nil, err
+	}
+	if r := s.Linux.Resources; r != nil || len(s.Linux.Devices) > 0 {
+		if err := cg.Set(withDefaultDevices(r, s.Linux.Devices)); err != nil {
+			return nil, err
+		}
+	}
 	joinCgroups := func(pid int) error {
 		if err := cg.Apply(pid); err != nil {
 			return err
-		}
-		if r := s.Linux.Resources; r != nil || len(s.Linux.Devices) > 0 {
-			if err := cg.Set(withDefaultDevices(r, s.Linux.Devices)); err != nil {
-				return err
-			}
 		}
 		c.CgroupPaths = cg.Paths()
 		if adj := process.OOMScoreAdj; adj != nil {

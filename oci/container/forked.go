@@ -401,24 +401,18 @@ func ForkInit(req *ForkRequest, stdio [3]*os.File) (int, error) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		// A thread that joined namespaces is never unlocked: it dies with
-		// this goroutine.
 		runtime.LockOSThread()
-		for _, j := range req.Joins {
-			fd, err := unix.Open(j.Path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-			if err != nil {
-				done <- result{err: fmt.Errorf("open namespace %s: %w", j.Path, err)}
-				return
-			}
-			err = unix.Setns(fd, j.Flag)
-			unix.Close(fd)
-			if err != nil {
-				done <- result{err: fmt.Errorf("join namespace %s: %w", j.Path, err)}
-				return
-			}
+		back, err := joinForFork(req.Joins)
+		if err != nil {
+			done <- result{err: err} // the thread dies with the goroutine
+			return
 		}
 		pid, err := forkBlocked(req.Cloneflags, p)
-		if len(req.Joins) == 0 {
+		// A thread that could not go back to its namespaces is never
+		// unlocked: it dies with this goroutine. One that did is kept:
+		// a new thread would cost the next runnable goroutine here a
+		// clone.
+		if back() {
 			runtime.UnlockOSThread()
 		}
 		done <- result{pid, err}
@@ -426,6 +420,52 @@ func ForkInit(req *ForkRequest, stdio [3]*os.File) (int, error) {
 	r := <-done
 	runtime.KeepAlive(p)
 	return r.pid, r.err
+}
+
+// nsNames names the namespaces a fork may join, by clone flag.
+var nsNames = table[int, string]{
+	{unix.CLONE_NEWNET, "net"}, {unix.CLONE_NEWIPC, "ipc"}, {unix.CLONE_NEWUTS, "uts"},
+	{unix.CLONE_NEWPID, "pid"}, {unix.CLONE_NEWCGROUP, "cgroup"},
+}
+
+// joinForFork moves the calling, locked thread into joins, for a child
+// forked from it to inherit them, and returns how to take it back: back
+// reports whether the thread is in its own namespaces again.
+func joinForFork(joins []ForkJoin) (back func() bool, err error) {
+	type saved struct{ fd, flag int }
+	var orig []saved // the thread's own namespaces, opened before leaving them
+	reusable := true
+	back = func() bool {
+		ok := reusable
+		for i := len(orig) - 1; i >= 0; i-- {
+			if ok && unix.Setns(orig[i].fd, orig[i].flag) != nil {
+				ok = false
+			}
+			unix.Close(orig[i].fd)
+		}
+		orig = nil
+		return ok
+	}
+	for _, j := range joins {
+		if name, known := nsNames.get(j.Flag); !known {
+			reusable = false // no way back from it (a user namespace, say)
+		} else if fd, err := unix.Open("/proc/thread-self/ns/"+name, unix.O_RDONLY|unix.O_CLOEXEC, 0); err != nil {
+			reusable = false
+		} else {
+			orig = append(orig, saved{fd, j.Flag})
+		}
+		fd, err := unix.Open(j.Path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err == nil {
+			err = unix.Setns(fd, j.Flag)
+			unix.Close(fd)
+		}
+		if err != nil {
+			reusable = false
+			back()
+			return nil, fmt.Errorf("join namespace %s: %w", j.Path, err)
+		}
+	}
+	return back, nil
 }
 
 // joinChild moves this thread into the child's namespaces, the mount
