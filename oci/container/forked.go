@@ -395,6 +395,21 @@ func ForkInit(req *ForkRequest, stdio [3]*os.File) (int, error) {
 	if err := childFds(p, 0, stdio, req.Sync, req.Fifo, &keep); err != nil {
 		return 0, err
 	}
+	joins := make([]nsJoin, len(req.Joins))
+	for i, j := range req.Joins {
+		joins[i] = nsJoin{path: j.Path, flag: j.Flag}
+	}
+	pid, err := onJoinedThread(joins, func() (int, error) { return forkBlocked(req.Cloneflags, p) })
+	runtime.KeepAlive(p)
+	return pid, err
+}
+
+// onJoinedThread runs fork on a locked thread that first joined joins, so
+// that the child starts inside them. The thread then goes back to its own
+// namespaces and is unlocked: a new thread would cost the next goroutine
+// a clone. One that cannot go back (or joined a namespace it cannot
+// leave, a user namespace) stays locked and dies with its goroutine.
+func onJoinedThread(joins []nsJoin, fork func() (int, error)) (int, error) {
 	type result struct {
 		pid int
 		err error
@@ -402,23 +417,18 @@ func ForkInit(req *ForkRequest, stdio [3]*os.File) (int, error) {
 	done := make(chan result, 1)
 	go func() {
 		runtime.LockOSThread()
-		back, err := joinForFork(req.Joins)
+		back, err := joinForFork(joins)
 		if err != nil {
-			done <- result{err: err} // the thread dies with the goroutine
+			done <- result{err: err}
 			return
 		}
-		pid, err := forkBlocked(req.Cloneflags, p)
-		// A thread that could not go back to its namespaces is never
-		// unlocked: it dies with this goroutine. One that did is kept:
-		// a new thread would cost the next runnable goroutine here a
-		// clone.
+		pid, err := fork()
 		if back() {
 			runtime.UnlockOSThread()
 		}
 		done <- result{pid, err}
 	}()
 	r := <-done
-	runtime.KeepAlive(p)
 	return r.pid, r.err
 }
 
@@ -431,7 +441,7 @@ var nsNames = table[int, string]{
 // joinForFork moves the calling, locked thread into joins, for a child
 // forked from it to inherit them, and returns how to take it back: back
 // reports whether the thread is in its own namespaces again.
-func joinForFork(joins []ForkJoin) (back func() bool, err error) {
+func joinForFork(joins []nsJoin) (back func() bool, err error) {
 	type saved struct{ fd, flag int }
 	var orig []saved // the thread's own namespaces, opened before leaving them
 	reusable := true
@@ -447,22 +457,22 @@ func joinForFork(joins []ForkJoin) (back func() bool, err error) {
 		return ok
 	}
 	for _, j := range joins {
-		if name, known := nsNames.get(j.Flag); !known {
+		if name, known := nsNames.get(j.flag); !known {
 			reusable = false // no way back from it (a user namespace, say)
 		} else if fd, err := unix.Open("/proc/thread-self/ns/"+name, unix.O_RDONLY|unix.O_CLOEXEC, 0); err != nil {
 			reusable = false
 		} else {
-			orig = append(orig, saved{fd, j.Flag})
+			orig = append(orig, saved{fd, j.flag})
 		}
-		fd, err := unix.Open(j.Path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		fd, err := unix.Open(j.path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err == nil {
-			err = unix.Setns(fd, j.Flag)
+			err = unix.Setns(fd, j.flag)
 			unix.Close(fd)
 		}
 		if err != nil {
 			reusable = false
 			back()
-			return nil, fmt.Errorf("join namespace %s: %w", j.Path, err)
+			return nil, fmt.Errorf("join namespace %s: %w", j.path, err)
 		}
 	}
 	return back, nil

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"runtime"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -76,8 +75,7 @@ func (c *initCmd) addFile(f *os.File) int {
 }
 
 // start forks and execs the init from a thread that first joined the given
-// namespaces, so that the child starts inside them. Such a thread is left
-// locked and dies with its goroutine, never to be reused.
+// namespaces, so that the child starts inside them (onJoinedThread).
 func (c *initCmd) start(joins []nsJoin) (*Process, error) {
 	files := make([]uintptr, 0, 3+len(c.extra))
 	for _, f := range c.stdio {
@@ -103,32 +101,9 @@ func (c *initCmd) start(joins []nsJoin) (*Process, error) {
 		}
 		return &Process{Pid: pid}, nil
 	}
-	type result struct {
-		pid int
-		err error
+	pid, err := onJoinedThread(joins, func() (int, error) { return syscall.ForkExec("/proc/self/exe", argv, attr) })
+	if err != nil {
+		return nil, err
 	}
-	done := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		for _, j := range joins {
-			fd, err := unix.Open(j.path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-			if err != nil {
-				done <- result{err: fmt.Errorf("open namespace %s: %w", j.path, err)}
-				return
-			}
-			err = unix.Setns(fd, j.flag)
-			unix.Close(fd)
-			if err != nil {
-				done <- result{err: fmt.Errorf("join namespace %s: %w", j.path, err)}
-				return
-			}
-		}
-		pid, err := syscall.ForkExec("/proc/self/exe", argv, attr)
-		done <- result{pid, err}
-	}()
-	r := <-done
-	if r.err != nil {
-		return nil, r.err
-	}
-	return &Process{Pid: r.pid}, nil
+	return &Process{Pid: pid}, nil
 }
