@@ -72,6 +72,39 @@ type Engine struct {
 
 func (e *Engine) containersDir() string { return filepath.Join(e.opts.Root, "containers") }
 
+// trashDir holds removed containers' directories until the background
+// deletes them (discard).
+func (e *Engine) trashDir() string { return filepath.Join(e.opts.Root, "trash") }
+
+// discard removes dir from the containers at once and deletes it in the
+// background: a container's directory (its logs, say) can be large, and
+// rm is done once the container is gone from the records. What a crash
+// leaves in the trash goes at the next start (emptyTrash).
+func (e *Engine) discard(dir string) error {
+	dst := filepath.Join(e.trashDir(), filepath.Base(dir))
+	if err := os.Rename(dir, dst); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return os.RemoveAll(dir) // no trash on that filesystem: delete it here
+	}
+	go os.RemoveAll(dst)
+	return nil
+}
+
+// emptyTrash deletes, in the background, what removals left in the trash.
+func (e *Engine) emptyTrash() {
+	ents, _ := os.ReadDir(e.trashDir())
+	if len(ents) == 0 {
+		return
+	}
+	go func() {
+		for _, ent := range ents {
+			os.RemoveAll(filepath.Join(e.trashDir(), ent.Name()))
+		}
+	}()
+}
+
 func (e *Engine) logf(format string, args ...any) {
 	if e.opts.Logf != nil {
 		e.opts.Logf(format, args...)
@@ -94,11 +127,12 @@ func New(opts Options) (*Engine, error) {
 	if err := validateImageOptions(opts.Images); err != nil {
 		return nil, err
 	}
-	for _, d := range []string{e.containersDir(), filepath.Join(opts.State, "shim"), filepath.Join(opts.State, "runtime")} {
+	for _, d := range []string{e.containersDir(), e.trashDir(), filepath.Join(opts.State, "shim"), filepath.Join(opts.State, "runtime")} {
 		if err := os.MkdirAll(d, 0o711); err != nil {
 			return nil, fmt.Errorf("engine: %w", err)
 		}
 	}
+	e.emptyTrash()
 	if _, err := e.runtime(opts.DefaultRuntime); err != nil {
 		return nil, err
 	}

@@ -600,7 +600,7 @@ func (e *Engine) releaseRootfs(id, imageID, rootfs, dir string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.Snapshots().RemoveActive(id); err != nil && !errors.Is(err, snapshot.ErrNotFound) {
+	if err := s.Snapshots().DropActive(id); err != nil && !errors.Is(err, snapshot.ErrNotFound) {
 		return fmt.Errorf("remove rootfs of %s: %w", id, err)
 	}
 	// Layers can only have been kept for this container when its image

@@ -814,7 +814,7 @@ func (e *Engine) Remove(id string, opts RemoveOptions) error {
 	if err := e.releaseRootfs(c.rec.ID, imageID, rootfs, c.dir); err != nil {
 		return fmt.Errorf("remove container %s: %w", c.rec.ID, err)
 	}
-	if err := os.RemoveAll(c.dir); err != nil {
+	if err := e.discard(c.dir); err != nil {
 		return fmt.Errorf("remove container %s: %w", c.rec.ID, err)
 	}
 	os.Remove(e.shimSocket(c.rec.ID))

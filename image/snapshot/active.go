@@ -221,21 +221,52 @@ func (s *Snapshotter) Actives() ([]Active, error) {
 
 // RemoveActive deletes snapshot key; it must not be mounted.
 func (s *Snapshotter) RemoveActive(key string) error {
-	if err := checkKey(key); err != nil {
+	tmp, err := s.detachActive(key)
+	if err != nil {
 		return err
+	}
+	return os.RemoveAll(tmp)
+}
+
+// DropActive removes the active snapshot key as RemoveActive does, but
+// deletes its files in the background (Settle waits for them): a
+// container's writable layer can hold much, and nothing refers to it once
+// it has left active/. What a crash leaves behind goes when a snapshotter
+// opens the root next.
+func (s *Snapshotter) DropActive(key string) error {
+	tmp, err := s.detachActive(key)
+	if err != nil {
+		return err
+	}
+	s.dropping.Add(1)
+	go func() {
+		defer s.dropping.Done()
+		os.RemoveAll(tmp)
+	}()
+	return nil
+}
+
+// Settle waits for the deletions that DropActive started.
+func (s *Snapshotter) Settle() { s.dropping.Wait() }
+
+// detachActive moves the active snapshot key out of active/, into a
+// temporary directory that it returns.
+func (s *Snapshotter) detachActive(key string) (string, error) {
+	if err := checkKey(key); err != nil {
+		return "", err
 	}
 	tmp, err := s.tempDir()
 	if err != nil {
-		return err
+		return "", err
 	}
 	os.Remove(tmp)
 	if err := os.Rename(s.activeDir(key), tmp); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("%w: %s", ErrNotFound, key)
+			return "", fmt.Errorf("%w: %s", ErrNotFound, key)
 		}
-		return fmt.Errorf("remove snapshot %s: %w", key, err)
+		return "", fmt.Errorf("remove snapshot %s: %w", key, err)
 	}
-	return os.RemoveAll(tmp)
+	return tmp, nil
 }
 
 // MountAt mounts m on target.

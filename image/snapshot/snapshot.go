@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 
@@ -35,8 +36,9 @@ var (
 // Snapshotter keeps layers under root/layers/<chain hex>/{fs,layer.json}
 // and container snapshots under root/active/<key>.
 type Snapshotter struct {
-	root   string
-	driver string
+	root     string
+	driver   string
+	dropping sync.WaitGroup // DropActive's deletions
 }
 
 // Layer describes an unpacked layer.

@@ -43,7 +43,8 @@ func read(p string) string {
 }
 
 func TestCopyDriver(t *testing.T) {
-	s, err := New(t.TempDir(), Copy)
+	root := t.TempDir()
+	s, err := New(root, Copy)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,6 +78,23 @@ func TestCopyDriver(t *testing.T) {
 	}
 	if err := s.RemoveActive("c1"); err != nil {
 		t.Fatal(err)
+	}
+	// DropActive: gone from the actives at once, its files once settled.
+	if _, err := s.Prepare("c2", chain[1], nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DropActive("c2"); err != nil {
+		t.Fatal(err)
+	}
+	if acts, _ := s.Actives(); len(acts) != 0 {
+		t.Errorf("actives after DropActive: %+v", acts)
+	}
+	if err := s.DropActive("c2"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("second DropActive: %v, want ErrNotFound", err)
+	}
+	s.Settle()
+	if ents, _ := os.ReadDir(filepath.Join(root, "tmp")); len(ents) != 0 {
+		t.Errorf("tmp holds %d entries once settled", len(ents))
 	}
 	if _, err := s.Prepare("../x", chain[1], nil); err == nil {
 		t.Error("accepted a key with a slash")

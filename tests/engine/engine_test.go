@@ -178,11 +178,20 @@ func TestStopKillRemove(t *testing.T) {
 	if code != 1 || !strings.Contains(errs, "No such container: stubborn") {
 		t.Errorf("inspect after rm: exit %d, %q", code, errs)
 	}
-	// Nothing is left of the container on disk.
+	// Nothing is left of the container on disk: the records and the
+	// writable layers go at once, their files in the background.
 	ents, _ := os.ReadDir(filepath.Join(d.root, "containers"))
 	if len(ents) != 0 {
 		t.Errorf("%d container directories left", len(ents))
 	}
+	if ents, _ := os.ReadDir(filepath.Join(d.root, "image", "snapshots", "active")); len(ents) != 0 {
+		t.Errorf("%d writable layers left", len(ents))
+	}
+	d.waitFor("the removed containers' files to be deleted", func() bool {
+		trash, _ := os.ReadDir(filepath.Join(d.root, "trash"))
+		tmp, _ := os.ReadDir(filepath.Join(d.root, "image", "snapshots", "tmp"))
+		return len(trash) == 0 && len(tmp) == 0
+	})
 }
 
 func TestNames(t *testing.T) {
@@ -262,7 +271,16 @@ func TestLiveRestore(t *testing.T) {
 		t.Fatalf("long's init died with the daemon: %v", err)
 	}
 
+	// A removal that a crash interrupted left files in the trash.
+	left := filepath.Join(d.root, "trash", "left-by-a-crash")
+	if err := os.MkdirAll(filepath.Join(left, "rootfs"), 0o700); err != nil {
+		t.Fatal(err)
+	}
 	d.start()
+	d.waitFor("the trash to be emptied at start", func() bool {
+		_, err := os.Stat(left)
+		return os.IsNotExist(err)
+	})
 	if st := d.inspect("long", ".State.Status"); st != "running" {
 		t.Errorf("long after restore: %s", st)
 	}
