@@ -54,7 +54,7 @@ func run(args []string, stderr io.Writer) error {
 	fs.BoolVar(&o.Stdin, "stdin", false, "keep the container's stdin open")
 	fs.BoolVar(&o.StdinOnce, "stdin-once", false, "close stdin after the first attach")
 	fs.BoolVar(&o.Tty, "tty", false, "give the container a terminal")
-	goFd := fs.Int("go-fd", -1, "descriptor to read one byte from before creating the container (set by petreld)")
+	controlFd := fs.Int("control-fd", -1, "control socket on which petreld says when and how to create the container (set by petreld)")
 	resume := fs.String("resume", "", "take over a created container (set by the shim when it re-executes itself)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -82,11 +82,11 @@ func run(args []string, stderr io.Writer) error {
 	}
 	// A resumed shim's arguments repeat the first one's, but the
 	// descriptor went with its wait: leave whatever now has that number.
-	if *goFd >= 0 && *resume == "" {
-		if _, err := unix.FcntlInt(uintptr(*goFd), unix.F_GETFD, 0); err != nil {
-			return fmt.Errorf("--go-fd %d: %w", *goFd, err)
+	if *controlFd >= 0 && *resume == "" {
+		if _, err := unix.FcntlInt(uintptr(*controlFd), unix.F_GETFD, 0); err != nil {
+			return fmt.Errorf("--control-fd %d: %w", *controlFd, err)
 		}
-		o.Go = os.NewFile(uintptr(*goFd), "go")
+		o.Control = os.NewFile(uintptr(*controlFd), "control")
 	}
 	shim.Tune()
 	err := shim.Serve(o)

@@ -200,12 +200,12 @@ func Spawn(opts SpawnOptions) (*os.Process, int, error) {
 }
 
 // Launch starts a detached shim (own session, so it outlives the daemon)
-// that creates the container only once Create is called. The caller must
-// call Create or Abort.
+// that waits for the daemon's word. The caller then calls Create, or Fork
+// and Created, or Abort.
 func Launch(opts SpawnOptions) (*Launched, error) {
 	o := opts.Options
 	args := []string{"petrel-shim", "--id", o.ID, "--bundle", o.Bundle, "--runtime-root", o.RuntimeRoot,
-		"--socket", o.Socket, "--exit-file", o.ExitFile, "--go-fd", "4"}
+		"--socket", o.Socket, "--exit-file", o.ExitFile, "--control-fd", "4"}
 	if o.Runtime != "" {
 		args = append(args, "--runtime", o.Runtime)
 	}

@@ -167,7 +167,7 @@ func (s *server) forkDriven(d *driven, io stdio) (int, error) {
 		reply.Error = err.Error()
 	}
 	b, _ := json.Marshal(reply)
-	if serr := sendControl(s.opts.Go, ctlForked, b); serr != nil && err == nil {
+	if serr := sendControl(s.opts.Control, ctlForked, b); serr != nil && err == nil {
 		err = serr
 	}
 	if err != nil {
@@ -177,7 +177,7 @@ func (s *server) forkDriven(d *driven, io stdio) (int, error) {
 		}
 		return 0, err
 	}
-	op, _, files, err := recvControl(s.opts.Go)
+	op, _, files, err := recvControl(s.opts.Control)
 	for _, f := range files {
 		f.Close()
 	}

@@ -41,9 +41,10 @@ type Options struct {
 	StdinOnce   bool // close it when the first attach's stdin ends
 	Tty         bool
 	Ready       *os.File // receives one Response line once created
-	// Go, when set, holds the creation back until a byte arrives on it
-	// (see Launch); its end without one means ErrAborted.
-	Go *os.File
+	// Control, when set, is the control socket of a launched shim
+	// (launch.go): the creation waits for the daemon's word on it, and
+	// its end before that means ErrAborted.
+	Control *os.File
 	// Resume, set in a shim that re-executed itself, is what it takes
 	// over instead of creating the container.
 	Resume *Resume
@@ -244,19 +245,19 @@ func (s *server) ready(r Response) {
 func (s *server) setup() (l *net.UnixListener, outR, errR *os.File, err error) {
 	o := s.opts
 	var d *driven
-	if o.Go != nil {
+	if o.Control != nil {
 		// The rootfs, the network and the spec are ready once the
 		// daemon says so. Nothing is made before: a shim that is
 		// aborted leaves nothing (not even a socket where the next
 		// shim of the container makes its own).
-		if d, err = readControl(o.Go); err != nil {
+		if d, err = readControl(o.Control); err != nil {
 			return nil, nil, nil, err
 		}
 		if d == nil {
-			o.Go.Close()
+			o.Control.Close()
 		} else {
 			s.driven = true
-			defer o.Go.Close()
+			defer o.Control.Close()
 			if d.console != nil {
 				defer d.console.Close()
 			}
