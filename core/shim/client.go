@@ -172,7 +172,7 @@ func ReadExit(path string) (*Exit, error) {
 	return &e, nil
 }
 
-// SpawnOptions start a shim.
+// SpawnOptions launch a shim (Launch).
 type SpawnOptions struct {
 	Options
 	Binary string   // the petrel binary; "" for /proc/self/exe
@@ -187,16 +187,6 @@ type Launched struct {
 	cmd    *exec.Cmd
 	readyR *os.File
 	ctl    *os.File // the control socket
-}
-
-// Spawn starts a detached shim and waits until it has created the
-// container, as Launch then Create.
-func Spawn(opts SpawnOptions) (*os.Process, int, error) {
-	l, err := Launch(opts)
-	if err != nil {
-		return nil, 0, err
-	}
-	return l.Create()
 }
 
 // Launch starts a detached shim (own session, so it outlives the daemon)
