@@ -13,9 +13,11 @@ import (
 // line; attach then turns the connection into a byte stream.
 //
 //	daemon (engine)                          petrel-shim                 runtime
-//	     |  fork+exec, setsid, fd 3 = ready pipe  |                         |
-//	     |--------------------------------------->|  listen on the socket,  |
-//	     |                                        |  create (init waits     |
+//	     |  fork+exec, setsid, fd 3 = ready pipe, |                         |
+//	     |  fd 4 = control socket (launch.go)     |                         |
+//	     |--------------------------------------->|  listen on the socket   |
+//	     |  creates the container around the init |                         |
+//	     |  the shim forks (lcr), or says "go"    |  create (init waits     |
 //	     |                                        |------ on exec fifo) --->|
 //	     |<------ ready: {"pid":N} or {"error"} --|                         |
 //	     |                                        |                         |
