@@ -129,6 +129,24 @@ func (c *Container) durable() bool {
 	return false
 }
 
+// saveNew writes a new container's record and host config, and makes
+// them and its directory's entry in parent durable, with one wait for
+// the files' fsyncs and one for the directories'.
+func (c *Container) saveNew(parent string) error {
+	rec, err := json.Marshal(&c.rec)
+	if err != nil {
+		return err
+	}
+	hc, err := json.Marshal(c.hostConfig)
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFiles([]atomicfile.File{
+		{Path: filepath.Join(c.dir, hostConfigFile), Data: hc, Perm: 0o600},
+		{Path: filepath.Join(c.dir, recordFile), Data: rec, Perm: 0o600},
+	}, parent)
+}
+
 func (c *Container) saveHostConfig() error {
 	data, err := json.Marshal(c.hostConfig)
 	if err != nil {

@@ -154,11 +154,7 @@ func (e *Engine) CreateWith(o CreateOptions, cfg api.Config, hc *api.HostConfig)
 		rec.LogPath = filepath.Join(dir, id+"-json.log")
 	}
 	c := newContainer(rec, hc, dir)
-	if err := c.saveHostConfig(); err != nil {
-		undoAll()
-		return "", nil, err
-	}
-	if err := c.saveDurable(); err != nil {
+	if err := c.saveNew(e.containersDir()); err != nil {
 		undoAll()
 		return "", nil, err
 	}

@@ -86,8 +86,8 @@ func (s *Snapshotter) Prepare(key string, parent digest.Digest, labels map[strin
 		}
 	}
 	b, _ := json.Marshal(Active{Key: key, Parent: parent, Labels: labels})
-	if err := atomicfile.WriteFile(filepath.Join(tmp, "active.json"), b, 0o600); err != nil {
-		return Mount{}, err
+	if err := writeSynced(tmp, "active.json", b); err != nil {
+		return Mount{}, fmt.Errorf("prepare %s: %w", key, err)
 	}
 	if err := os.Rename(tmp, dir); err != nil {
 		return Mount{}, fmt.Errorf("prepare %s: %w", key, err)
@@ -97,6 +97,24 @@ func (s *Snapshotter) Prepare(key string, parent digest.Digest, labels map[strin
 		return Mount{}, err
 	}
 	return s.Mounts(key)
+}
+
+// writeSynced writes name in dir, a directory that nothing reads until
+// it is renamed into place (so no temporary file is needed), and makes
+// the file and dir's entries durable, the two fsyncs issued together.
+func writeSynced(dir, name string, data []byte) error {
+	f, err := os.OpenFile(filepath.Join(dir, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if _, err := f.Write(data); err != nil {
+		return err
+	}
+	if err := atomicfile.SyncAll(f.Sync, func() error { return atomicfile.SyncDir(dir) }); err != nil {
+		return err
+	}
+	return f.Close()
 }
 
 // GetActive returns the record of snapshot key.
