@@ -994,11 +994,11 @@ func (e *Engine) Rename(id, newName string) error {
 	return nil
 }
 
-// deleteRuntimeState kills what is left of a container whose shim died
-// without recording its exit, and removes the runtime's state of it.
-func (e *Engine) deleteRuntimeState(c *Container) {
+// runtimeState returns c's ID, the name of its runtime and the
+// runtime's state root.
+func (e *Engine) runtimeState(c *Container) (id, name, root string) {
 	c.mu.Lock()
-	id, name := c.rec.ID, c.hostConfig.Runtime
+	id, name = c.rec.ID, c.hostConfig.Runtime
 	c.mu.Unlock()
 	if name == "" {
 		name = e.opts.DefaultRuntime
@@ -1006,11 +1006,17 @@ func (e *Engine) deleteRuntimeState(c *Container) {
 	if name == "" {
 		name = "lcr"
 	}
+	return id, name, filepath.Join(e.opts.State, "runtime", name)
+}
+
+// deleteRuntimeState kills what is left of a container whose shim died
+// without recording its exit, and removes the runtime's state of it.
+func (e *Engine) deleteRuntimeState(c *Container) {
+	id, name, root := e.runtimeState(c)
 	rt, err := e.runtime(name)
 	if err != nil {
 		return
 	}
-	root := filepath.Join(e.opts.State, "runtime", name)
 	if rt.Path == "lcr" {
 		if ct, err := container.Load(root, id); err == nil {
 			if err := ct.Delete(true, nil); err != nil {

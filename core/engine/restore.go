@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -51,6 +52,16 @@ func (e *Engine) restore(c *Container) {
 		fallthrough
 	default:
 		if recorded != StatusRunning && recorded != StatusPaused && recorded != StatusRestarting {
+			// A daemon that died during a start, after the init's
+			// fork, left the runtime's state and cgroups of a
+			// container that its shim then killed: the next start
+			// could not create it again.
+			c.mu.Unlock()
+			if id, _, root := e.runtimeState(c); pathExists(filepath.Join(root, id)) {
+				e.logf("container %s: deleting the runtime state a failed start left", id)
+				e.deleteRuntimeState(c)
+			}
+			c.mu.Lock()
 			break
 		}
 		ex := r.Exit
@@ -171,4 +182,9 @@ func (c *Container) summary() api.Container {
 		s.Status = st.Status
 	}
 	return s
+}
+
+func pathExists(p string) bool {
+	_, err := os.Lstat(p)
+	return err == nil
 }

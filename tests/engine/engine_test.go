@@ -469,3 +469,41 @@ func TestInfoVersionMemory(t *testing.T) {
 	}
 	t.Logf("petreld idle PSS %d kB; petrel-shim PSS %d kB", idle, shim)
 }
+
+// TestRestoreDeletesLeftRuntimeState: a daemon that dies during a start,
+// after the init's fork, leaves the runtime's state and cgroups of a
+// created container; the next daemon deletes them, and the container
+// starts again.
+func TestRestoreDeletesLeftRuntimeState(t *testing.T) {
+	d := startDaemon(t)
+	if _, errs, code := d.petrel(d.runArgs("--name", "half", "--network", "host", "none", "sh", "-c", "exit 3")...); code != 3 {
+		t.Fatalf("run: exit %d, want 3: %s", code, errs)
+	}
+	id := d.inspect("half", ".Id")
+	d.kill9()
+	// What such a daemon leaves, made with the runtime applet from the
+	// bundle the run left: state, cgroups and an init waiting to start.
+	root := filepath.Join(d.state, "runtime", "lcr")
+	// Its output in a file: the init keeps the descriptors it inherits.
+	outPath := filepath.Join(d.dir, "runtime-create.out")
+	out, err := os.Create(outPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	create := execCommand(d.bin, "runtime", "--root", root, "create", "--bundle", filepath.Join(d.root, "containers", id), id)
+	create.Stdout, create.Stderr = out, out
+	err = create.Run()
+	out.Close()
+	if err != nil {
+		msg, _ := os.ReadFile(outPath)
+		t.Fatalf("petrel runtime create: %v: %s", err, msg)
+	}
+	d.start()
+	if _, err := os.Stat(filepath.Join(root, id)); !os.IsNotExist(err) {
+		t.Errorf("the runtime state a failed start left is still there (%v)", err)
+	}
+	d.must("start", "half")
+	if code := d.must("wait", "half"); code != "3" {
+		t.Errorf("the container started again exited %s, want 3", code)
+	}
+}
