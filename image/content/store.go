@@ -226,12 +226,9 @@ func (s *Store) Writer(want digest.Digest, size int64) (*Writer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ingest %s: %w", want, err)
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+	if err := lockIngest(f, p); err != nil {
 		f.Close()
-		if errors.Is(err, unix.EWOULDBLOCK) {
-			return nil, fmt.Errorf("ingest %s: %w", want, ErrLocked)
-		}
-		return nil, fmt.Errorf("ingest %s: lock: %w", want, err)
+		return nil, fmt.Errorf("ingest %s: %w", want, err)
 	}
 	w := &Writer{s: s, want: want, size: size, f: f, dg: dg}
 	// Hash what an earlier writer left, so that the digest covers it.
@@ -248,6 +245,27 @@ func (s *Store) Writer(want digest.Digest, size int64) (*Writer, error) {
 		}
 	}
 	return w, nil
+}
+
+// lockIngest takes the lock of the ingest file f, opened as p; an error
+// wraps ErrLocked when another writer holds it, or held it until it
+// committed the blob: then p no longer names f (the commit renamed it
+// between the open and the lock) and the blob is in the store.
+func lockIngest(f *os.File, p string) error {
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return ErrLocked
+		}
+		return fmt.Errorf("lock: %w", err)
+	}
+	var held, named unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &held); err != nil {
+		return fmt.Errorf("lock: %w", err)
+	}
+	if err := unix.Stat(p, &named); err != nil || named.Dev != held.Dev || named.Ino != held.Ino {
+		return ErrLocked
+	}
+	return nil
 }
 
 // Offset returns how many bytes the ingest holds.

@@ -152,3 +152,30 @@ func TestIngest(t *testing.T) {
 		t.Fatalf("commit: %v", err)
 	}
 }
+
+// TestLockIngestAfterCommit: a writer that opened an ingest just before
+// another committed it (renaming the file it opened into the blobs) and
+// locks it just after must not take that file for its own ingest.
+func TestLockIngestAfterCommit(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "sha256-x")
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := os.Rename(p, filepath.Join(dir, "committed")); err != nil {
+		t.Fatal(err)
+	}
+	if err := lockIngest(f, p); !errors.Is(err, ErrLocked) {
+		t.Fatalf("locking a committed ingest: %v, want ErrLocked", err)
+	}
+	g, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	if err := lockIngest(g, p); err != nil {
+		t.Fatalf("locking a fresh ingest: %v", err)
+	}
+}
