@@ -79,6 +79,9 @@ type Container struct {
 	pending    []*pendingAttach
 	restartTmr *time.Timer
 	health     *api.Health // of the current run, when it has a health check
+	// netns holds a --network none container's namespace from its
+	// start's setupNetwork until its init has joined it (releaseNetns).
+	netns *os.File
 }
 
 func newContainer(rec record, hc *api.HostConfig, dir string) *Container {

@@ -453,6 +453,7 @@ func (e *Engine) start(c *Container) (err error) {
 		proc, pid, err = launched.Create()
 	}
 	launched = nil
+	c.releaseNetns()
 	if err != nil {
 		return fail(errdefs.Invalid("failed to create container %s: %v", rec.ID, err))
 	}

@@ -255,20 +255,26 @@ func (e *Engine) setupNetwork(c *Container) error {
 		e.teardownNetwork(c) // a run that a crashed daemon did not undo
 	}
 	kind, arg := networkMode(hc.NetworkMode)
-	if kind == modeHost || kind == modeContainer {
+	switch kind {
+	case modeHost, modeContainer:
+		return nil
+	case modeNone:
+		// Made here, while the shim boots, rather than by the init's
+		// clone, and held by a file: nothing to record or to undo,
+		// whenever this daemon dies.
+		f, err := netns.Open()
+		if err != nil {
+			return fmt.Errorf("network namespace: %w", err)
+		}
+		c.mu.Lock()
+		c.netns = f
+		c.mu.Unlock()
 		return nil
 	}
 	st := &netState{Netns: e.netnsPath(id)}
 	netns.Remove(st.Netns)
 	if err := netns.New(st.Netns); err != nil {
 		return fmt.Errorf("network namespace: %w", err)
-	}
-	if kind == modeNone {
-		if err := cni.Loopback(st.Netns); err != nil {
-			netns.Remove(st.Netns)
-			return err
-		}
-		return e.saveNet(c, st)
 	}
 	maps, err := portMappings(cfg, hc)
 	if err != nil {
@@ -317,9 +323,22 @@ func (e *Engine) saveNet(c *Container, st *netState) error {
 	return nil
 }
 
+// releaseNetns closes the file that holds a --network none container's
+// namespace, once its init is in it or its start has failed.
+func (c *Container) releaseNetns() {
+	c.mu.Lock()
+	f := c.netns
+	c.netns = nil
+	c.mu.Unlock()
+	if f != nil {
+		f.Close()
+	}
+}
+
 // teardownNetwork undoes setupNetwork: DEL, the host ports, the
 // namespace. It may run more than once, and after a crash at any point.
 func (e *Engine) teardownNetwork(c *Container) {
+	c.releaseNetns()
 	c.mu.Lock()
 	st, id := c.rec.Net, c.rec.ID
 	c.rec.Net = nil // in memory: a second caller finds nothing to do
@@ -403,6 +422,17 @@ func (e *Engine) specNetwork(c *Container, s *specs.Spec) (ip string, hostNet bo
 		if ost != nil && ost.Endpoint != nil {
 			ip = ost.Endpoint.IP
 		}
+	case modeNone:
+		c.mu.Lock()
+		if c.netns != nil {
+			path = "/proc/" + strconv.Itoa(os.Getpid()) + "/fd/" + strconv.Itoa(int(c.netns.Fd()))
+		} else if st != nil {
+			path = st.Netns // bind-mounted by an earlier petreld
+		}
+		c.mu.Unlock()
+		if path == "" {
+			return "", false, errors.New("the container has no network namespace")
+		}
 	default:
 		if st == nil || st.Netns == "" {
 			return "", false, errors.New("the container has no network namespace")
@@ -443,8 +473,11 @@ func (e *Engine) inspectNetwork(c *Container) api.NetworkSettings {
 			ns.Ports[k] = append(ns.Ports[k], api.PortBinding{HostIP: ip, HostPort: strconv.Itoa(p.HostPort)})
 		}
 	}
-	if st != nil {
+	switch {
+	case st != nil:
 		ns.SandboxKey = st.Netns
+	case kind == modeNone && c.running():
+		ns.SandboxKey = "/proc/" + strconv.Itoa(c.rec.State.Pid) + "/ns/net"
 	}
 	name := arg
 	if kind != modeCNI {

@@ -1,12 +1,6 @@
 package cni
 
-import (
-	"encoding/json"
-	"fmt"
-
-	"github.com/containernetworking/cni/pkg/skel"
-	"github.com/petrel-edge/petrel/net/loopback"
-)
+import "encoding/json"
 
 // Info is what a network's configuration says about it, for inspect.
 type Info struct {
@@ -65,15 +59,4 @@ func Describe(n Network) Info {
 		info.Labels, info.Masquerade = l.Args.Petrel.Labels, l.Args.Petrel.Masquerade
 	}
 	return info
-}
-
-// Loopback brings lo up in a network namespace, as the loopback plugin
-// does: all that a container without a network gets.
-func Loopback(netnsPath string) error {
-	_, err := loopback.AddResult(&skel.CmdArgs{Netns: netnsPath, IfName: "lo",
-		StdinData: []byte(`{"cniVersion":"1.0.0","name":"none","type":"loopback"}`)})
-	if err != nil {
-		return fmt.Errorf("loopback in %s: %w", netnsPath, err)
-	}
-	return nil
 }

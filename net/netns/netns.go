@@ -1,7 +1,8 @@
-// Package netns creates network namespaces that outlive their creator by
-// being bind-mounted on a file, as `ip netns add` does, and removes them.
-// It keeps no state; New locks one OS thread for the duration of the call
-// and throws that thread away if it cannot return it to its namespace.
+// Package netns creates network namespaces: bind-mounted on a file, as
+// `ip netns add` does, so that they outlive their creator (New, Remove),
+// or held by an open file only (Open). It keeps no state; New and Open
+// lock one OS thread for the duration of the call and throw that thread
+// away if they cannot return it to its namespace.
 package netns
 
 import (
@@ -14,6 +15,79 @@ import (
 
 	"golang.org/x/sys/unix"
 )
+
+// Open creates a network namespace with its loopback up, held only by the
+// returned file: nothing outlives the file but what joins the namespace
+// through it (/proc/<pid>/fd/<fd> names it to other processes).
+func Open() (*os.File, error) {
+	type result struct {
+		f   *os.File
+		err error
+	}
+	res := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			res <- result{err: fmt.Errorf("open current netns: %w", err)}
+			return
+		}
+		defer orig.Close()
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			res <- result{err: fmt.Errorf("unshare netns: %w", err)}
+			return
+		}
+		f, err := os.Open("/proc/thread-self/ns/net")
+		if err == nil {
+			if err = LoopbackUp(); err != nil {
+				f.Close()
+			}
+		} else {
+			err = fmt.Errorf("open new netns: %w", err)
+		}
+		if serr := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); serr != nil {
+			if f != nil && err == nil {
+				f.Close()
+			}
+			res <- result{err: errors.Join(err, fmt.Errorf("return to the original netns: %w", serr))}
+			return // the thread stays locked and ends with this goroutine
+		}
+		runtime.UnlockOSThread()
+		if err != nil {
+			res <- result{err: err}
+			return
+		}
+		res <- result{f: f}
+	}()
+	r := <-res
+	return r.f, r.err
+}
+
+// LoopbackUp brings lo up in the calling thread's network namespace, as
+// runc and crun do in a namespace they create: a new namespace's loopback
+// starts down, and 127.0.0.1 would be unreachable.
+func LoopbackUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("loopback: socket: %w", err)
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return fmt.Errorf("loopback: %w", err)
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("loopback: get flags: %w", err)
+	}
+	if ifr.Uint16()&unix.IFF_UP != 0 {
+		return nil
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("loopback: set up: %w", err)
+	}
+	return nil
+}
 
 // New creates a network namespace and bind-mounts it on path (a file that
 // must not exist yet; its directory is created). On error nothing is left

@@ -359,7 +359,7 @@ func (c *Container) startExecInit(opts CreateOptions, s *specs.Spec, raw []byte,
 	cfg := &initConfig{
 		ID: opts.ID, SpecJSON: raw, Rootfs: c.Rootfs, Bundle: c.Bundle, FifoFd: fifoFd,
 		NoPivot: opts.NoPivot, Console: console != nil, CgroupPaths: c.CgroupPaths, NewCgroupNS: newCgroupNS, MountNSFd: mountNSFd,
-		NoMountNS: noMountNS,
+		NoMountNS: noMountNS, NewNet: cloneflags&unix.CLONE_NEWNET != 0,
 	}
 	if err := sc.send(syncMsg{Type: msgConfig, Config: cfg}); err != nil {
 		return proc, err

@@ -16,6 +16,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/petrel-edge/petrel/net/netns"
 	"github.com/petrel-edge/petrel/oci/caps"
 	"github.com/petrel-edge/petrel/oci/seccomp"
 	ocispec "github.com/petrel-edge/petrel/oci/spec"
@@ -247,6 +248,11 @@ func (f *forkedInit) setup(proc **Process, onCaller func(func() error) error) er
 	}
 	if err := f.joinChild(pid); err != nil {
 		return err
+	}
+	if f.cloneflags&unix.CLONE_NEWNET != 0 {
+		if err := netns.LoopbackUp(); err != nil {
+			return err
+		}
 	}
 	if err := prepareRootfs(f.cfg); err != nil {
 		return err

@@ -13,6 +13,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/petrel-edge/petrel/net/netns"
 	"github.com/petrel-edge/petrel/oci/caps"
 	"github.com/petrel-edge/petrel/oci/seccomp"
 	ocispec "github.com/petrel-edge/petrel/oci/spec"
@@ -108,6 +109,11 @@ func initContainer(sc *syncConn, cfg *initConfig, console *os.File) error {
 	if cfg.NewCgroupNS {
 		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
 			return fmt.Errorf("new cgroup namespace: %w", err)
+		}
+	}
+	if cfg.NewNet {
+		if err := netns.LoopbackUp(); err != nil {
+			return err
 		}
 	}
 	if err := prepareRootfs(cfg); err != nil {

@@ -60,6 +60,7 @@ type initConfig struct {
 	Console     bool              `json:"console,omitempty"` // a console socket fd is in $PETREL_CONSOLE_FD
 	CgroupPaths map[string]string `json:"cgroupPaths,omitempty"`
 	NewCgroupNS bool              `json:"newCgroupNS,omitempty"`
+	NewNet      bool              `json:"newNet,omitempty"`    // the init made a network namespace: bring lo up
 	MountNSFd   int               `json:"mountNSFd,omitempty"` // join this mount namespace (exec, or a path in the spec)
 	NoMountNS   bool              `json:"noMountNS,omitempty"` // the container shares the runtime's mount namespace
 

@@ -298,6 +298,19 @@ func TestNetworkModes(t *testing.T) {
 	if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != 1 || !strings.Contains(lines[0], "lo:") || !strings.Contains(lines[0], "UP") {
 		t.Errorf("--network none links:\n%s", out)
 	}
+	// none, running: the namespace is the init's alone, named by it,
+	// and nothing is bind-mounted for it.
+	n.must(n.runArgs("-d", "--name", "alone", "--network", "none", "none", "sleep", "1000")...)
+	if key, pid := n.inspect("alone", ".NetworkSettings.SandboxKey"), n.inspect("alone", ".State.Pid"); key != "/proc/"+pid+"/ns/net" {
+		t.Errorf("--network none SandboxKey %q, want /proc/%s/ns/net", key, pid)
+	}
+	if out := n.must("exec", "alone", "ip", "-o", "link"); !strings.Contains(out, "lo:") || strings.Contains(out, "eth0") {
+		t.Errorf("exec in the none container sees:\n%s", out)
+	}
+	if left := n.leftovers(nil); left["netns files"] != 1 || left["netns mounts"] != 1 {
+		t.Errorf("%v namespaces bound while base and alone run, want base's only", left)
+	}
+	n.must("rm", "-f", "alone")
 	// host: the host's interfaces, the bridge among them.
 	out = n.must(n.runArgs("--rm", "--network", "host", "none", "ip", "-o", "link")...)
 	if !strings.Contains(out, n.bridge) {

@@ -20,6 +20,13 @@ func TestExternalRuntimes(t *testing.T) {
 			if code != 3 || out != "out\n" || errs != "err\n" {
 				t.Errorf("run: exit %d, %q %q", code, out, errs)
 			}
+			// --network none: a namespace of its own, with lo up.
+			out, errs, code = d.petrel(d.runArgs("--rm", "--network", "none", "--runtime", rt, "none", "sh", "-c",
+				"ip -o link; ping -c 1 -W 1 127.0.0.1 >/dev/null && echo pong")...)
+			if lines := strings.Split(strings.TrimSpace(out), "\n"); code != 0 || len(lines) != 2 || !strings.Contains(lines[0], "lo:") ||
+				!strings.Contains(lines[0], ",UP") || lines[1] != "pong" {
+				t.Errorf("--network none: exit %d, %q %q", code, out, errs)
+			}
 			name := "on-" + rt
 			d.must(d.runArgs("-d", "--name", name, "--runtime", rt, "none", "sleep", "1000")...)
 			if got := d.inspect(name, ".HostConfig.Runtime"); got != rt {

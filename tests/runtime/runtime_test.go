@@ -768,6 +768,7 @@ func TestInitPathsAgree(t *testing.T) {
 		"cat /proc/kcore 2>&1 | head -c 0; test -s /proc/kcore && echo kcore=visible || echo kcore=masked",
 		"mkdir /tmp/d 2>&1 || echo mkdir-denied",
 		"echo pid=$$",
+		"ip -o link show lo | grep -q ',UP' && echo lo=up || echo lo=down",
 		"ls -l /proc/self/fd | grep -c -- '->'",
 	}, "; ")
 	mutate := func(s *specs.Spec) {
@@ -801,7 +802,7 @@ func TestInitPathsAgree(t *testing.T) {
 		outs = append(outs, out)
 	}
 	for _, want := range []string{"uid=1000 gid=1000 groups=10,20", "\n0027\n", "\n/tmp\n", "\nagree\n", "HOME=/home/u", "CapEff:\t0000000000000400", "CapBnd:\t0000000000000421",
-		"CapAmb:\t0000000000000400", "NoNewPrivs:\t1", "Seccomp:\t2", "\n200\n", "\n1\n", "root=ro", "kcore=masked", "mkdir-denied", "pid=1\n"} {
+		"CapAmb:\t0000000000000400", "NoNewPrivs:\t1", "Seccomp:\t2", "\n200\n", "\n1\n", "root=ro", "kcore=masked", "mkdir-denied", "pid=1\n", "lo=up\n"} {
 		if !strings.Contains(outs[0], want) {
 			t.Errorf("forked init: output lacks %q:\n%s", want, outs[0])
 		}
