@@ -447,8 +447,16 @@ func (e *Engine) start(c *Container) (err error) {
 	}
 	var proc *os.Process
 	var pid int
+	// startNow: the shim starts the container before it answers the
+	// creation, which saves the start's own exchange. Not when an attach
+	// waits: it must be connected before the first output.
+	startNow := false
+	var startErr error
 	if rt.Path == "lcr" && container.RemoteForkRefusal(spec) == "" && os.Getenv("PETREL_SHIM_CREATES") != "1" {
-		proc, pid, err = e.createDriven(launched, rec.ID, c.dir, filepath.Join(e.opts.State, "runtime", rtName), spec, data)
+		c.mu.Lock()
+		startNow = len(c.pending) == 0
+		c.mu.Unlock()
+		proc, pid, startErr, err = e.createDriven(launched, rec.ID, c.dir, filepath.Join(e.opts.State, "runtime", rtName), spec, data, startNow)
 	} else {
 		proc, pid, err = launched.Create()
 	}
@@ -470,9 +478,20 @@ func (e *Engine) start(c *Container) (err error) {
 	}
 	waiter, err := cl.StartWait(e.ctx)
 	if err != nil {
-		return fail(err)
+		if !startNow {
+			return fail(err)
+		}
+		// Started already, and maybe exited already, with its shim:
+		// the monitor reads the exit file.
+		werr := err
+		waiter = func() (shim.Response, error) { return shim.Response{}, werr }
 	}
-	if _, err := cl.Call(e.ctx, shim.Request{Op: shim.OpStart}); err != nil {
+	if startNow {
+		err = startErr
+	} else {
+		_, err = cl.Call(e.ctx, shim.Request{Op: shim.OpStart})
+	}
+	if err != nil {
 		cl.Call(e.ctx, shim.Request{Op: shim.OpKill, Signal: int(unix.SIGKILL), All: true})
 		waiter()
 		return fail(err)
@@ -495,29 +514,38 @@ func (e *Engine) start(c *Container) (err error) {
 // that the launched shim forks (its parent, which reaps it): the daemon's
 // warm process decodes nothing and compiles the seccomp filter, and the
 // shim, which did none of that, need not execute itself again to shed it.
-// The launched shim is aborted on failure.
-func (e *Engine) createDriven(l *shim.Launched, id, bundle, root string, spec *specs.Spec, data []byte) (*os.Process, int, error) {
+// With startNow the shim also starts it (startErr: it could not, and the
+// container exists). The launched shim is aborted on failure.
+func (e *Engine) createDriven(l *shim.Launched, id, bundle, root string, spec *specs.Spec, data []byte, startNow bool) (proc *os.Process, pid int, startErr, err error) {
 	var mine, theirs *os.File
 	if spec.Process != nil && spec.Process.Terminal {
 		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
 			l.Abort()
-			return nil, 0, fmt.Errorf("console socketpair: %w", err)
+			return nil, 0, nil, fmt.Errorf("console socketpair: %w", err)
 		}
 		mine, theirs = os.NewFile(uintptr(fds[0]), "console"), os.NewFile(uintptr(fds[1]), "console")
 		defer mine.Close()
 		defer theirs.Close()
 	}
-	_, err := container.Create(container.CreateOptions{
+	ctr, err := container.Create(container.CreateOptions{
 		Root: root, ID: id, Bundle: bundle, Spec: spec, SpecJSON: data, ConsoleConn: mine,
 		Warn: func(msg string) { e.logf("container %s: warning: %s", id, msg) },
 		Fork: func(req *container.ForkRequest) (int, error) { return l.Fork(req, theirs) },
 	})
 	if err != nil {
 		l.Abort()
-		return nil, 0, err
+		return nil, 0, nil, err
 	}
-	return l.Created()
+	handover, herr := ctr.Handover()
+	if herr != nil {
+		e.logf("container %s: the shim reads its state: %v", id, herr)
+	}
+	if startNow {
+		return l.CreatedStart(handover)
+	}
+	proc, pid, err = l.Created(handover)
+	return proc, pid, nil, err
 }
 
 // monitor waits for the container's exit and records it.

@@ -273,14 +273,15 @@ func (l *Launched) Create() (*os.Process, int, error) {
 	// A shim that already failed (its error is on the ready pipe) has
 	// closed its end: the send fails and the answer below says why.
 	sendControl(l.ctl, ctlGo, nil)
-	return l.ready()
+	proc, resp, err := l.ready()
+	return proc, resp.Pid, err
 }
 
 // Fork asks the shim to fork a container's init (container.CreateOptions'
 // Fork) and returns its pid; console, with a terminal, is the socket the
 // daemon's end sends the pty master to. Created or Abort follows.
 func (l *Launched) Fork(req *container.ForkRequest, console *os.File) (int, error) {
-	b, err := json.Marshal(req)
+	b, err := req.MarshalBinary()
 	if err != nil {
 		return 0, err
 	}
@@ -322,25 +323,44 @@ func (l *Launched) failed(err error) error {
 }
 
 // Created tells a shim that forked the init that the container is made
-// around it, and waits until it has taken it on, as Create.
-func (l *Launched) Created() (*os.Process, int, error) {
-	sendControl(l.ctl, ctlCreated, nil)
-	return l.ready()
+// around it, and waits until it has taken it on, as Create. handover is
+// the container's Handover, or nil for the shim to read its state.
+func (l *Launched) Created(handover []byte) (*os.Process, int, error) {
+	sendControl(l.ctl, ctlCreated, handover)
+	proc, resp, err := l.ready()
+	return proc, resp.Pid, err
 }
 
-func (l *Launched) ready() (*os.Process, int, error) {
+// CreatedStart is Created that also has the shim start the container
+// before it answers: for a start that no attach waits on. A failed start
+// is startErr: the container exists then, and the caller kills it.
+func (l *Launched) CreatedStart(handover []byte) (proc *os.Process, pid int, startErr, err error) {
+	sendControl(l.ctl, ctlCreatedStart, handover)
+	proc, resp, err := l.ready()
+	switch {
+	case err != nil:
+		return nil, 0, nil, err
+	case resp.StartError != "":
+		startErr = errors.New(resp.StartError)
+	case !resp.Started:
+		startErr = errors.New("the shim did not start the container")
+	}
+	return proc, resp.Pid, startErr, nil
+}
+
+func (l *Launched) ready() (*os.Process, Response, error) {
 	defer l.readyR.Close()
 	defer l.ctl.Close()
 	var resp Response
 	if err := json.NewDecoder(l.readyR).Decode(&resp); err != nil {
 		l.cmd.Wait()
-		return nil, 0, errors.New("shim exited before creating the container (see its log)")
+		return nil, resp, errors.New("shim exited before creating the container (see its log)")
 	}
 	if resp.Error != "" {
 		l.cmd.Wait()
-		return nil, 0, errors.New(resp.Error)
+		return nil, resp, errors.New(resp.Error)
 	}
-	return l.cmd.Process, resp.Pid, nil
+	return l.cmd.Process, resp, nil
 }
 
 // Abort makes the shim exit without creating the container, and reaps

@@ -1,7 +1,6 @@
 package shim
 
 import (
-	"encoding/json"
 	"errors"
 	"os"
 	"testing"
@@ -55,7 +54,7 @@ func TestReadControl(t *testing.T) {
 		req := &container.ForkRequest{Cloneflags: unix.CLONE_NEWNS, Plan: plan, Joins: []container.ForkJoin{{Path: "/proc/1/ns/net", Flag: unix.CLONE_NEWNET}}}
 		req.Sync, req.Fifo = devnull(t), devnull(t)
 		// Fork's sending half; its answer is not awaited here.
-		b, err := json.Marshal(req)
+		b, err := req.MarshalBinary()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -88,7 +87,11 @@ func TestReadControl(t *testing.T) {
 	})
 	t.Run("fork request without descriptors", func(t *testing.T) {
 		daemon, shim := controlPair(t)
-		sendControl(daemon, ctlFork, []byte(`{"cloneflags":0}`))
+		b, err := (&container.ForkRequest{Plan: &container.PlanSpec{}}).MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		sendControl(daemon, ctlFork, b)
 		if _, err := readControl(shim); err == nil {
 			t.Fatal("a fork request without its sync socket and fifo was taken")
 		}

@@ -83,6 +83,15 @@ func (r *lcr) adopt(pid int) error {
 	return nil
 }
 
+func (r *lcr) adoptHandover(pid int, handover []byte) error {
+	c, err := container.AdoptHandover(r.root, r.id, pid, handover)
+	if err != nil {
+		return err
+	}
+	r.c = c
+	return nil
+}
+
 func (r *lcr) start() error {
 	return r.c.Start(func(msg string) { fmt.Fprintln(os.Stderr, "warning:", msg) })
 }

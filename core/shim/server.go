@@ -87,6 +87,9 @@ type server struct {
 	// driven: the daemon created the container around an init forked
 	// here (forkDriven); nothing is left to shed by re-executing.
 	driven bool
+	// startNow: the daemon said ctlCreatedStart; serve starts the
+	// container before answering on the ready pipe.
+	startNow bool
 	// gcTarget is the GC percent to go back to once the start is
 	// answered; -1 when set already.
 	gcTarget int
@@ -181,11 +184,22 @@ func serve(opts Options, rt ociRuntime) error {
 		s.pump(r.outR, "stdout", StreamStdout)
 		s.pump(r.errR, "stderr", StreamStderr)
 	}
-	s.ready(Response{Pid: s.pid})
-	// No FreeOSMemory here: it takes milliseconds, and the daemon's start
-	// request, which comes at once, would wait for it. The start's
-	// answer is followed by one (handle).
+	ready := Response{Pid: s.pid}
+	if s.startNow {
+		if err := s.start(); err != nil {
+			ready.StartError = err.Error()
+		} else {
+			ready.Started = true
+		}
+	}
+	s.ready(ready)
+	// No FreeOSMemory before the answer: it takes milliseconds, and the
+	// daemon waits for the start. A start's answer is followed by one
+	// (here, or in handle).
 	go s.accept(l)
+	if s.startNow {
+		s.shedSetup()
+	}
 
 	code, werr := s.rt.wait()
 	if werr != nil {
@@ -235,7 +249,7 @@ func (s *server) ready(r Response) {
 	if s.opts.Ready == nil {
 		return
 	}
-	json.NewEncoder(s.opts.Ready).Encode(r)
+	s.opts.Ready.Write(r.readyLine())
 	s.opts.Ready.Close()
 }
 

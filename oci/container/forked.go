@@ -370,17 +370,17 @@ func forkBlocked(cloneflags uintptr, p *childPlan) (int, error) {
 // init (CreateOptions.Fork), which then is that process's child: a shim
 // that reaps it. The runtime does everything else, around the child.
 type ForkRequest struct {
-	Cloneflags uintptr    `json:"cloneflags"`
-	Joins      []ForkJoin `json:"joins,omitempty"` // namespaces the forking thread joins first
-	Plan       *PlanSpec  `json:"plan"`
-	Sync       *os.File   `json:"-"` // the child's end of the sync socket
-	Fifo       *os.File   `json:"-"` // O_PATH descriptor of the exec fifo
+	Cloneflags uintptr
+	Joins      []ForkJoin // namespaces the forking thread joins first
+	Plan       *PlanSpec
+	Sync       *os.File // the child's end of the sync socket
+	Fifo       *os.File // O_PATH descriptor of the exec fifo
 }
 
 // ForkJoin is an existing namespace the child is forked into.
 type ForkJoin struct {
-	Path string `json:"path"`
-	Flag int    `json:"flag"`
+	Path string
+	Flag int
 }
 
 // ForkInit forks the init that req describes and returns its pid: it runs
@@ -663,33 +663,33 @@ func (f *forkedInit) makePlan() (*childPlan, error) {
 // runtime derives from the spec, without the descriptors and signal
 // dispositions of the process that forks (ForkInit adds those).
 type PlanSpec struct {
-	Setsid       bool         `json:"setsid,omitempty"`
-	Rlimits      []PlanRlimit `json:"rlimits,omitempty"`
-	Umask        uint32       `json:"umask"`
-	NoNewPrivs   bool         `json:"noNewPrivs,omitempty"`
-	SeccompEarly bool         `json:"seccompEarly,omitempty"`
-	SeccompLate  bool         `json:"seccompLate,omitempty"`
-	SeccompFlags uint32       `json:"seccompFlags,omitempty"`
+	Setsid       bool
+	Rlimits      []PlanRlimit
+	Umask        uint32
+	NoNewPrivs   bool
+	SeccompEarly bool
+	SeccompLate  bool
+	SeccompFlags uint32
 	// Seccomp is the filter, one instruction per element: code << 48 |
 	// jt << 40 | jf << 32 | k.
-	Seccomp []uint64            `json:"seccomp,omitempty"`
-	SetCaps bool                `json:"setCaps,omitempty"`
-	CapDrop []uint32            `json:"capDrop,omitempty"`
-	Caps    [2]unix.CapUserData `json:"caps"`
-	Ambient []uint32            `json:"ambient,omitempty"`
-	Groups  []uint32            `json:"groups,omitempty"`
-	UID     uint32              `json:"uid"`
-	GID     uint32              `json:"gid"`
-	Cwd     string              `json:"cwd"`
-	Paths   []string            `json:"paths"` // candidates for the executable, in $PATH order
-	Search  bool                `json:"search,omitempty"`
-	Argv    []string            `json:"argv"`
-	Env     []string            `json:"env,omitempty"`
+	Seccomp []uint64
+	SetCaps bool
+	CapDrop []uint32
+	Caps    [2]unix.CapUserData
+	Ambient []uint32
+	Groups  []uint32
+	UID     uint32
+	GID     uint32
+	Cwd     string
+	Paths   []string // candidates for the executable, in $PATH order
+	Search  bool
+	Argv    []string
+	Env     []string
 }
 
 // PlanRlimit is one rlimit of a PlanSpec.
 type PlanRlimit struct {
-	Resource   uint32 `json:"resource"`
+	Resource   uint32
 	Soft, Hard uint64
 }
 

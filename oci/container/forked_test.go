@@ -1,7 +1,6 @@
 package container
 
 import (
-	"encoding/json"
 	"reflect"
 	"testing"
 	"unsafe"
@@ -107,7 +106,8 @@ func TestEncodeMount(t *testing.T) {
 
 // TestPlanSpecCrossesIntact checks that a plan sent to another process
 // (CreateOptions.Fork) builds the same child plan there: the seccomp
-// filter, capabilities, rlimits and strings, after a JSON round trip.
+// filter, capabilities, rlimits and strings, after the fork request's
+// binary round trip.
 func TestPlanSpecCrossesIntact(t *testing.T) {
 	umask := uint32(0o027)
 	s := &specs.Spec{
@@ -128,15 +128,15 @@ func TestPlanSpecCrossesIntact(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := json.Marshal(ps)
+	b, err := (&ForkRequest{Plan: ps}).MarshalBinary()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var there PlanSpec
-	if err := json.Unmarshal(b, &there); err != nil {
+	var req ForkRequest
+	if err := req.UnmarshalBinary(b); err != nil {
 		t.Fatal(err)
 	}
-	want, got := ps.build(), there.build()
+	want, got := ps.build(), req.Plan.build()
 	prog, flags, err := seccomp.Prepare(s.Linux.Seccomp)
 	if err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -53,6 +54,7 @@ type Container struct {
 
 	spec     *specs.Spec // config.json of the state dir, read on first use
 	specJSON []byte      // its bytes; nil once spec changed
+	view     *startView  // what Start needs, when a handover said (AdoptHandover)
 	dir      string
 	proc     *Process // the init, when this process created it
 }
@@ -77,7 +79,7 @@ func Load(root, id string) (*Container, error) {
 		return nil, err
 	}
 	dir := filepath.Join(root, id)
-	data, err := os.ReadFile(filepath.Join(dir, stateFile))
+	data, err := readNoatime(filepath.Join(dir, stateFile))
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			if _, err := os.Stat(dir); err == nil {
@@ -159,7 +161,7 @@ func (c *Container) Spec() (*specs.Spec, error) {
 	if c.spec != nil {
 		return c.spec, nil
 	}
-	data, err := os.ReadFile(filepath.Join(c.dir, configFile))
+	data, err := readNoatime(filepath.Join(c.dir, configFile))
 	if err != nil {
 		return nil, fmt.Errorf("container %s: %w", c.ID, err)
 	}
@@ -184,7 +186,10 @@ func (c *Container) startSpec() (*startView, error) {
 	if c.spec != nil {
 		return &startView{hasProcess: c.spec.Process != nil, Hooks: c.spec.Hooks}, nil
 	}
-	data, err := os.ReadFile(filepath.Join(c.dir, configFile))
+	if c.view != nil {
+		return c.view, nil
+	}
+	data, err := readNoatime(filepath.Join(c.dir, configFile))
 	if err != nil {
 		return nil, fmt.Errorf("container %s: %w", c.ID, err)
 	}
@@ -196,6 +201,23 @@ func (c *Container) startSpec() (*startView, error) {
 		return nil, fmt.Errorf("container %s: corrupt config: %w", c.ID, err)
 	}
 	return &startView{hasProcess: len(v.Process) > 0 && string(v.Process) != "null", Hooks: v.Hooks}, nil
+}
+
+// readNoatime is os.ReadFile without updating the file's access time:
+// the first read of a state file after it was written (relatime) would
+// otherwise be an inode write, a health check's exec on an idle host
+// among them. O_NOATIME needs the file's owner or CAP_FOWNER; without,
+// the read goes on with the access time.
+func readNoatime(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOATIME, 0)
+	if errors.Is(err, unix.EPERM) {
+		f, err = os.Open(path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(f)
 }
 
 // Dir is the container's state directory.
