@@ -476,29 +476,34 @@ func (e *Engine) start(c *Container) (err error) {
 		conn, br, err := cl.Attach(e.ctx, p.req)
 		p.ready <- attachResult{conn: conn, br: br, err: err}
 	}
-	waiter, err := cl.StartWait(e.ctx)
-	if err != nil {
-		if !startNow {
+	var waiter func() (shim.Response, error)
+	if !startNow {
+		// The wait is sent before the start: no exit can be missed.
+		if waiter, err = cl.StartWait(e.ctx); err != nil {
 			return fail(err)
 		}
-		// Started already, and maybe exited already, with its shim:
-		// the monitor reads the exit file.
-		werr := err
-		waiter = func() (shim.Response, error) { return shim.Response{}, werr }
-	}
-	if startNow {
-		err = startErr
-	} else {
-		_, err = cl.Call(e.ctx, shim.Request{Op: shim.OpStart})
-	}
-	if err != nil {
+		if _, startErr = cl.Call(e.ctx, shim.Request{Op: shim.OpStart}); startErr != nil {
+			cl.Call(e.ctx, shim.Request{Op: shim.OpKill, Signal: int(unix.SIGKILL), All: true})
+			waiter()
+			return fail(startErr)
+		}
+	} else if startErr != nil {
+		waiter, err = cl.StartWait(e.ctx)
 		cl.Call(e.ctx, shim.Request{Op: shim.OpKill, Signal: int(unix.SIGKILL), All: true})
-		waiter()
-		return fail(err)
+		if err == nil {
+			waiter()
+		}
+		return fail(startErr)
 	}
 	c.mu.Lock()
 	c.rec.State = State{Status: StatusRunning, Pid: pid, StartedAt: time.Now().UTC()}
-	err = c.save()
+	// A record that a reboot acts on (a restart policy) is durable
+	// before the answer; any other is saved after it, volatile: a
+	// daemon that dies first finds the container running in its shim.
+	late := startNow && !c.durable()
+	if !late {
+		err = c.save()
+	}
 	c.mu.Unlock()
 	if err != nil {
 		e.logf("container %s: save state: %v", rec.ID, err)
@@ -506,7 +511,29 @@ func (e *Engine) start(c *Container) (err error) {
 	e.event(c, "start")
 	e.startHealth(c)
 	e.wg.Add(1)
-	go e.monitor(c, waiter)
+	if !startNow {
+		go e.monitor(c, waiter)
+		return nil
+	}
+	// Started by the shim: the answer need not wait for the wait's
+	// connection either. A container that exited with its shim by then
+	// is found in the exit file by the monitor.
+	go func() {
+		waiter, werr := cl.StartWait(e.ctx)
+		if werr != nil {
+			waiter = func() (shim.Response, error) { return shim.Response{}, werr }
+		}
+		if late {
+			c.mu.Lock()
+			if !c.removed {
+				if err := c.save(); err != nil {
+					e.logf("container %s: save state: %v", rec.ID, err)
+				}
+			}
+			c.mu.Unlock()
+		}
+		e.monitor(c, waiter)
+	}()
 	return nil
 }
 
@@ -698,7 +725,12 @@ func (e *Engine) Stop(id string, opts StopOptions) error {
 		return errdefs.NotModified("container %s is not running", id)
 	}
 	c.rec.ManuallyStopped = true
-	c.save()
+	// Recorded before the signal only where a restart policy reads it:
+	// a daemon that dies before the exit must not restart the container.
+	// Without a policy, the exit's record says all.
+	if p := c.hostConfig.RestartPolicy.Name; p != "" && p != "no" {
+		c.save()
+	}
 	c.mu.Unlock()
 	return e.stop(c, opts)
 }

@@ -112,12 +112,15 @@ func (r *lcr) exec(p *specs.Process, io stdio) (int, func() (int, error), error)
 }
 
 func (r *lcr) delete() error {
-	c, err := container.Load(r.root, r.id)
-	if err != nil {
-		if errors.Is(err, container.ErrNotExist) {
-			return nil
+	c := r.c // adopted: from a hand-over, it needs no config.json
+	if c == nil {
+		var err error
+		if c, err = container.Load(r.root, r.id); err != nil {
+			if errors.Is(err, container.ErrNotExist) {
+				return nil
+			}
+			return err
 		}
-		return err
 	}
 	return c.Delete(true, nil)
 }

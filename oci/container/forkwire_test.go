@@ -84,7 +84,7 @@ func TestHandoverRoundTrip(t *testing.T) {
 	c := &Container{ID: "c1", Bundle: "/b", Rootfs: "/b/rootfs", Pid: 4321, PidStart: 987654321,
 		Created: time.Date(2026, 11, 24, 1, 2, 3, 4, time.UTC), Owner: "",
 		CgroupPaths: map[string]string{"memory": "/sys/fs/cgroup/memory/x", "pids": "/p"}, Annotations: map[string]string{"a": "b"},
-		spec: &specs.Spec{Process: &specs.Process{Args: []string{"sh"}}}}
+		spec: &specs.Spec{Process: &specs.Process{Args: []string{"sh"}}, Linux: &specs.Linux{Namespaces: []specs.LinuxNamespace{{Type: specs.MountNamespace}}}}}
 	b, err := c.Handover()
 	if err != nil {
 		t.Fatal(err)
@@ -104,8 +104,18 @@ func TestHandoverRoundTrip(t *testing.T) {
 	if v, err := got.startSpec(); err != nil || !v.hasProcess {
 		t.Errorf("start view %+v, %v", v, err)
 	}
-	// Poststart hooks are in config.json only: Start reads it.
-	c.spec.Hooks = &specs.Hooks{Poststart: []specs.Hook{{Path: "/bin/true"}}}
+	if v := got.view; v == nil || !v.mountNS {
+		t.Errorf("view %+v: the mount namespace is lost", v)
+	}
+	c.spec.Linux.Namespaces = nil
+	if b, err = c.Handover(); err != nil {
+		t.Fatal(err)
+	}
+	if got, err = AdoptHandover(root, "c1", 4321, b); err != nil || got.view == nil || got.view.mountNS {
+		t.Errorf("without a mount namespace: view %+v, %v", got.view, err)
+	}
+	// Hooks are in config.json only: Start and Delete read it.
+	c.spec.Hooks = &specs.Hooks{Poststop: []specs.Hook{{Path: "/bin/true"}}}
 	b, _ = c.Handover()
 	got, err = AdoptHandover(root, "c1", 4321, b)
 	if err != nil {

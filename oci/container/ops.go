@@ -123,8 +123,13 @@ func (c *Container) Delete(force bool, warn func(string)) error {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
-	spec, _ := c.Spec() // nil for a container that died being created
-	if spec != nil && !hasNamespace(spec, specs.MountNamespace) {
+	mountNS, hooks := true, (*specs.Hooks)(nil)
+	if c.view != nil {
+		mountNS = c.view.mountNS
+	} else if spec, _ := c.Spec(); spec != nil { // nil for a container that died being created
+		mountNS, hooks = hasNamespace(spec, specs.MountNamespace), spec.Hooks
+	}
+	if !mountNS {
 		if err := unmountUnder(c.Rootfs); err != nil {
 			return err
 		}
@@ -137,11 +142,11 @@ func (c *Container) Delete(force bool, warn func(string)) error {
 	if err := os.RemoveAll(c.dir); err != nil {
 		return fmt.Errorf("remove state: %w", err)
 	}
-	if spec != nil && spec.Hooks != nil && len(spec.Hooks.Poststop) > 0 {
+	if hooks != nil && len(hooks.Poststop) > 0 {
 		s := c.State()
 		s.Status = Stopped
 		s.Pid = 0
-		runHooksWarn("poststop", spec.Hooks.Poststop, &s, warn)
+		runHooksWarn("poststop", hooks.Poststop, &s, warn)
 	}
 	return nil
 }

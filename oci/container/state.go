@@ -54,7 +54,7 @@ type Container struct {
 
 	spec     *specs.Spec // config.json of the state dir, read on first use
 	specJSON []byte      // its bytes; nil once spec changed
-	view     *startView  // what Start needs, when a handover said (AdoptHandover)
+	view     *specView   // what Start and Delete need, when a handover said (AdoptHandover)
 	dir      string
 	proc     *Process // the init, when this process created it
 }
@@ -173,18 +173,19 @@ func (c *Container) Spec() (*specs.Spec, error) {
 	return c.spec, nil
 }
 
-// startView is what Start needs of the configuration.
-type startView struct {
+// specView is what Start and Delete need of the configuration.
+type specView struct {
 	hasProcess bool
-	Hooks      *specs.Hooks
+	mountNS    bool         // Delete: without one, the rootfs mounts are the runtime's to undo
+	Hooks      *specs.Hooks // startSpec's only
 }
 
 // startSpec reads only what Start needs, unless the whole configuration
 // is at hand: decoding all of it in a long-lived shim would leave the
 // decoder's caches for every spec type in its heap for good.
-func (c *Container) startSpec() (*startView, error) {
+func (c *Container) startSpec() (*specView, error) {
 	if c.spec != nil {
-		return &startView{hasProcess: c.spec.Process != nil, Hooks: c.spec.Hooks}, nil
+		return &specView{hasProcess: c.spec.Process != nil, Hooks: c.spec.Hooks}, nil
 	}
 	if c.view != nil {
 		return c.view, nil
@@ -200,7 +201,7 @@ func (c *Container) startSpec() (*startView, error) {
 	if err := json.Unmarshal(data, &v); err != nil {
 		return nil, fmt.Errorf("container %s: corrupt config: %w", c.ID, err)
 	}
-	return &startView{hasProcess: len(v.Process) > 0 && string(v.Process) != "null", Hooks: v.Hooks}, nil
+	return &specView{hasProcess: len(v.Process) > 0 && string(v.Process) != "null", Hooks: v.Hooks}, nil
 }
 
 // readNoatime is os.ReadFile without updating the file's access time:
