@@ -68,6 +68,9 @@ type Engine struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	// removals counts the removals still unmounting and deleting after
+	// their answer; Close and the image removals wait for them.
+	removals sync.WaitGroup
 }
 
 func (e *Engine) containersDir() string { return filepath.Join(e.opts.Root, "containers") }
@@ -162,6 +165,14 @@ func New(opts Options) (*Engine, error) {
 			e.logf("skipping container %s: %v", ent.Name(), err)
 			continue
 		}
+		if c.rec.State.Status == StatusRemoving {
+			// Removed, but the daemon died before it had deleted it all.
+			c.removed = true
+			if err := e.finishRemoval(c); err != nil {
+				e.logf("%v", err)
+			}
+			continue
+		}
 		e.byID[c.rec.ID] = c
 		if other, ok := e.byName[c.rec.Name]; ok {
 			e.logf("containers %s and %s share the name %s", other.rec.ID, c.rec.ID, c.rec.Name)
@@ -184,6 +195,7 @@ func New(opts Options) (*Engine, error) {
 // Close stops the engine's goroutines; containers keep running.
 func (e *Engine) Close() {
 	e.cancel()
+	e.removals.Wait()
 	e.mu.Lock()
 	for _, c := range e.byID {
 		c.mu.Lock()

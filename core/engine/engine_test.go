@@ -235,11 +235,47 @@ func TestRecordsPersist(t *testing.T) {
 	if err := e2.Remove("site", RemoveOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	e2.removals.Wait()
 	if _, err := os.Stat(filepath.Join(e.opts.Root, "containers", id)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("container directory left: %v", err)
 	}
 	if _, err := e2.Inspect(id); !errors.Is(err, errdefs.ErrNotFound) {
 		t.Errorf("inspect after remove: %v", err)
+	}
+}
+
+// TestRemovalFinishedAtStart checks that a daemon finishes the removal
+// that the previous one recorded and answered but died before ending.
+func TestRemovalFinishedAtStart(t *testing.T) {
+	e, rootfs := newTestEngine(t)
+	id, _, err := e.Create("gone", api.Config{Cmd: []string{"true"}, Image: "none"}, &api.HostConfig{ExternalRootfs: rootfs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := e.Lookup(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.mu.Lock()
+	c.rec.State.Status = StatusRemoving
+	err = c.write(false)
+	c.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e2, err := New(e.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e2.Close()
+	if _, err := e2.Lookup(id); !errors.Is(err, errdefs.ErrNotFound) {
+		t.Errorf("a container recorded as being removed came back: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(e.opts.Root, "containers", id)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("its directory is left: %v", err)
+	}
+	if _, _, err := e2.Create("gone", api.Config{Cmd: []string{"true"}, Image: "none"}, &api.HostConfig{ExternalRootfs: rootfs}); err != nil {
+		t.Errorf("its name is still taken: %v", err)
 	}
 }
 

@@ -238,6 +238,9 @@ func (e *Engine) usersOf(id digest.Digest) (users []string, running bool) {
 // name, as docker rmi does: an image a container uses stays unless force,
 // and never goes while one of them runs.
 func (e *Engine) RemoveImage(name string, force bool) (image.Removal, error) {
+	// Removed containers' layers are dropped after their rm answered:
+	// an image is removed as if those removals had ended.
+	e.removals.Wait()
 	s, err := e.images()
 	if err != nil {
 		return image.Removal{}, err

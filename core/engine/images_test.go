@@ -206,6 +206,7 @@ func TestForcedRmiThenRm(t *testing.T) {
 	if err := e.Remove(id, RemoveOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	e.removals.Wait() // the rootfs goes after the answer
 	if layers, _ := s.Snapshots().Layers(); len(layers) != 0 {
 		t.Errorf("%d layers left after rm", len(layers))
 	}

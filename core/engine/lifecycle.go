@@ -575,6 +575,22 @@ func (e *Engine) createDriven(l *shim.Launched, id, bundle, root string, spec *s
 	return proc, pid, nil, err
 }
 
+// finishRemoval unmounts and deletes what a removed container leaves:
+// its rootfs and writable layer, its directory, its shim's socket.
+func (e *Engine) finishRemoval(c *Container) error {
+	c.mu.Lock()
+	id, imageID, rootfs := c.rec.ID, c.rec.Image, c.rec.Rootfs
+	c.mu.Unlock()
+	if err := e.releaseRootfs(id, imageID, rootfs, c.dir); err != nil {
+		return fmt.Errorf("remove container %s: %w", id, err)
+	}
+	if err := e.discard(c.dir); err != nil {
+		return fmt.Errorf("remove container %s: %w", id, err)
+	}
+	os.Remove(e.shimSocket(id))
+	return nil
+}
+
 // monitor waits for the container's exit and records it.
 func (e *Engine) monitor(c *Container, waiter func() (shim.Response, error)) {
 	defer e.wg.Done()
@@ -866,15 +882,21 @@ func (e *Engine) Remove(id string, opts RemoveOptions) error {
 	c.mu.Lock()
 	c.rec.State.Status = StatusRemoving
 	c.removed = true
-	imageID, rootfs := c.rec.Image, c.rec.Rootfs
+	// Recorded before the container leaves the engine: the unmount and
+	// the deletions go on after the answer, and a daemon that dies before
+	// they end finishes them at its next start (finishRemoval).
+	err = c.write(false)
 	c.mu.Unlock()
-	if err := e.releaseRootfs(c.rec.ID, imageID, rootfs, c.dir); err != nil {
+	if err != nil {
 		return fmt.Errorf("remove container %s: %w", c.rec.ID, err)
 	}
-	if err := e.discard(c.dir); err != nil {
-		return fmt.Errorf("remove container %s: %w", c.rec.ID, err)
-	}
-	os.Remove(e.shimSocket(c.rec.ID))
+	e.removals.Add(1)
+	go func() {
+		defer e.removals.Done()
+		if err := e.finishRemoval(c); err != nil {
+			e.logf("%v", err)
+		}
+	}()
 	e.mu.Lock()
 	for id, x := range e.execs {
 		if x.container == c {

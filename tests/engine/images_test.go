@@ -49,6 +49,16 @@ func (d *daemon) imageStoreEmpty(t *testing.T) {
 	}
 }
 
+// mountsLeft is mountsUnder once removals have had a few seconds to
+// end: rm answers before it unmounts.
+func (d *daemon) mountsLeft() int {
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if n := d.mountsUnder(); n == 0 || time.Now().After(deadline) {
+			return n
+		}
+	}
+}
+
 // mountsUnder counts the mounts below the daemon's directory.
 func (d *daemon) mountsUnder() int {
 	data, _ := os.ReadFile("/proc/self/mountinfo")
@@ -151,7 +161,7 @@ func TestImagePullRunRmi(t *testing.T) {
 		t.Errorf("%d mounts under the daemon's directory with one container", d.mountsUnder())
 	}
 	d.must("rm", "-f", "keep")
-	if n := d.mountsUnder(); n != 0 {
+	if n := d.mountsLeft(); n != 0 {
 		t.Errorf("%d mounts left after rm", n)
 	}
 	out = d.must("rmi", name)
@@ -376,7 +386,7 @@ func TestImageBadInput(t *testing.T) {
 		t.Errorf("bad input left containers: %q", out)
 	}
 	d.imageStoreEmpty(t)
-	if n := d.mountsUnder(); n != 0 {
+	if n := d.mountsLeft(); n != 0 {
 		t.Errorf("bad input left %d mounts", n)
 	}
 }
@@ -500,7 +510,7 @@ func TestImageContainerRestart(t *testing.T) {
 		t.Errorf("start after the rootfs was unmounted: %q", out)
 	}
 	d.must("rm", "-f", "live", "later")
-	if n := d.mountsUnder(); n != 0 {
+	if n := d.mountsLeft(); n != 0 {
 		t.Errorf("%d mounts left after rm", n)
 	}
 	d.must("rmi", name)
@@ -651,7 +661,7 @@ func TestConcurrentRunsPullOnce(t *testing.T) {
 		t.Errorf("images after concurrent pulls: %q", out)
 	}
 	d.waitFor("the --rm containers to go", func() bool { return d.must("ps", "-aq") == "" })
-	if n := d.mountsUnder(); n != 0 {
+	if n := d.mountsLeft(); n != 0 {
 		t.Errorf("%d mounts left", n)
 	}
 }
