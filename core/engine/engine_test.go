@@ -296,3 +296,30 @@ root         101     100  0 04:52 ?        00:00:00 sh -c echo a b
 		t.Error("ps output without a PID column accepted")
 	}
 }
+
+// TestRemoveFailureLeavesContainer: a removal whose record cannot be
+// written fails and leaves the container as it was, for a later rm.
+func TestRemoveFailureLeavesContainer(t *testing.T) {
+	e, rootfs := newTestEngine(t)
+	id, _, err := e.Create("stays", api.Config{Cmd: []string{"true"}, Image: "none"}, &api.HostConfig{ExternalRootfs: rootfs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(e.opts.Root, "containers", id)
+	moved := dir + ".away"
+	if err := os.Rename(dir, moved); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Remove("stays", RemoveOptions{}); err == nil {
+		t.Fatal("a removal whose record could not be written succeeded")
+	}
+	if j, err := e.Inspect("stays"); err != nil || j.State.Status != StatusCreated {
+		t.Fatalf("after the failed removal: %v, %+v", err, j)
+	}
+	if err := os.Rename(moved, dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Remove("stays", RemoveOptions{}); err != nil {
+		t.Errorf("rm once the record can be written: %v", err)
+	}
+}

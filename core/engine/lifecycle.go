@@ -880,16 +880,19 @@ func (e *Engine) Remove(id string, opts RemoveOptions) error {
 	c.mu.Unlock()
 	e.teardownNetwork(c)
 	c.mu.Lock()
-	c.rec.State.Status = StatusRemoving
-	c.removed = true
 	// Recorded before the container leaves the engine: the unmount and
 	// the deletions go on after the answer, and a daemon that dies before
-	// they end finishes them at its next start (finishRemoval).
-	err = c.write(false)
-	c.mu.Unlock()
-	if err != nil {
+	// they end finishes them at its next start (finishRemoval). A record
+	// that cannot be written leaves the container as it was.
+	prev := c.rec.State.Status
+	c.rec.State.Status = StatusRemoving
+	if err := c.write(false); err != nil {
+		c.rec.State.Status = prev
+		c.mu.Unlock()
 		return fmt.Errorf("remove container %s: %w", c.rec.ID, err)
 	}
+	c.removed = true
+	c.mu.Unlock()
 	e.removals.Add(1)
 	go func() {
 		defer e.removals.Done()
