@@ -20,47 +20,21 @@ import (
 // returned file: nothing outlives the file but what joins the namespace
 // through it (/proc/<pid>/fd/<fd> names it to other processes).
 func Open() (*os.File, error) {
-	type result struct {
-		f   *os.File
-		err error
+	var f *os.File
+	err := inNewNetns(func() error {
+		var err error
+		if f, err = os.Open("/proc/thread-self/ns/net"); err != nil {
+			return fmt.Errorf("open new netns: %w", err)
+		}
+		return LoopbackUp()
+	})
+	if err != nil {
+		if f != nil {
+			f.Close()
+		}
+		return nil, err
 	}
-	res := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := os.Open("/proc/thread-self/ns/net")
-		if err != nil {
-			res <- result{err: fmt.Errorf("open current netns: %w", err)}
-			return
-		}
-		defer orig.Close()
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			res <- result{err: fmt.Errorf("unshare netns: %w", err)}
-			return
-		}
-		f, err := os.Open("/proc/thread-self/ns/net")
-		if err == nil {
-			if err = LoopbackUp(); err != nil {
-				f.Close()
-			}
-		} else {
-			err = fmt.Errorf("open new netns: %w", err)
-		}
-		if serr := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); serr != nil {
-			if f != nil && err == nil {
-				f.Close()
-			}
-			res <- result{err: errors.Join(err, fmt.Errorf("return to the original netns: %w", serr))}
-			return // the thread stays locked and ends with this goroutine
-		}
-		runtime.UnlockOSThread()
-		if err != nil {
-			res <- result{err: err}
-			return
-		}
-		res <- result{f: f}
-	}()
-	r := <-res
-	return r.f, r.err
+	return f, nil
 }
 
 // LoopbackUp brings lo up in the calling thread's network namespace, as
@@ -107,10 +81,21 @@ func New(path string) (err error) {
 			os.Remove(path)
 		}
 	}()
+	return inNewNetns(func() error {
+		if err := unix.Mount("/proc/thread-self/ns/net", path, "none", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("bind-mount netns on %s: %w", path, err)
+		}
+		return nil
+	})
+}
+
+// inNewNetns runs do on a locked thread that has unshared a new network
+// namespace, then returns the thread to its own namespace and unlocks
+// it. A thread that cannot go back stays locked and dies with its
+// goroutine.
+func inNewNetns(do func() error) error {
 	errc := make(chan error, 1)
 	go func() {
-		// unshare works on the calling thread: a fresh locked thread that
-		// is not unlocked when it cannot go back dies with the goroutine.
 		runtime.LockOSThread()
 		orig, err := os.Open("/proc/thread-self/ns/net")
 		if err != nil {
@@ -122,16 +107,13 @@ func New(path string) (err error) {
 			errc <- fmt.Errorf("unshare netns: %w", err)
 			return
 		}
-		mErr := unix.Mount("/proc/thread-self/ns/net", path, "none", unix.MS_BIND, "")
+		doErr := do()
 		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- errors.Join(mErr, fmt.Errorf("return to the original netns: %w", err))
-			return // the thread stays locked and ends with this goroutine
+			errc <- errors.Join(doErr, fmt.Errorf("return to the original netns: %w", err))
+			return
 		}
 		runtime.UnlockOSThread()
-		if mErr != nil {
-			mErr = fmt.Errorf("bind-mount netns on %s: %w", path, mErr)
-		}
-		errc <- mErr
+		errc <- doErr
 	}()
 	return <-errc
 }
