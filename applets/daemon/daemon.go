@@ -92,9 +92,15 @@ func run(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// First: it may execute petreld again, which keeps the pid and the
+	// descriptors and loses everything else.
+	textMsg := warmBinary(cfg.BinaryHugepages == nil || *cfg.BinaryHugepages)
 	coreshim.CloseExecFrom(3)
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(stderr, "%s petreld: %s\n", time.Now().UTC().Format(time.RFC3339), fmt.Sprintf(format, args...))
+	}
+	if textMsg != "" {
+		logf("%s", textMsg)
 	}
 	logf("garbage collector: %s", gc.apply())
 	runtimes := map[string]engine.Runtime{}

@@ -15,6 +15,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/petrel-edge/petrel/core/hugetext"
 )
 
 // Main runs the init with the arguments after the applet's name.
@@ -52,6 +54,10 @@ func run(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "petrel-init: exec %s: %v\n", args[0], err)
 		return 126
 	}
+	// The init lives as long as its container: it keeps the text it
+	// runs, not the binary's whole text (hugetext), in its PSS. Nothing
+	// to say if it cannot: stderr is the container's.
+	hugetext.Release()
 	for sig := range sigs {
 		s := sig.(syscall.Signal)
 		switch s {
