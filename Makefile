@@ -7,6 +7,10 @@ COMMIT   ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 PKG      := github.com/petrel-edge/petrel
 LDFLAGS  := -s -w -X $(PKG)/applets/version.Version=$(VERSION) -X $(PKG)/applets/version.Commit=$(COMMIT)
 GOFLAGS_BUILD := -trimpath -ldflags '$(LDFLAGS)'
+# arm64 and riscv64 binaries start their text at 0x10000 by default, 64 KiB
+# off a 2 MiB boundary from its file offset, which rules out mapping it
+# with 2 MiB pages (core/hugetext); this puts it where amd64's is.
+TEXT_2M  := -T 0x401000
 # Build targets by name, from cross/targets (name GOOS GOARCH GOARM …), the one
 # list that package cross embeds too. ARCHES="arm64 armv7" picks some of them
 # for cross, cross-test and size; cross-test's default is CI's set.
@@ -27,7 +31,8 @@ cross:
 		set -- $$(sed -e 's/\#.*//' cross/targets | awk -v t=$$t '$$1 == t { print $$2, $$3, $$4 }'); \
 		[ $$# = 3 ] || { echo "cross: no target $$t in cross/targets" >&2; exit 1; }; \
 		arm=$$3; [ "$$arm" = - ] && arm=; out=$(BIN)/petrel-$$1-$$t; \
-		CGO_ENABLED=0 GOOS=$$1 GOARCH=$$2 GOARM=$$arm $(GO) build $(GOFLAGS_BUILD) -o $$out . || exit 1; \
+		text=; case $$2 in arm64|riscv64) text="$(TEXT_2M)";; esac; \
+		CGO_ENABLED=0 GOOS=$$1 GOARCH=$$2 GOARM=$$arm $(GO) build -trimpath -ldflags "$(LDFLAGS) $$text" -o $$out . || exit 1; \
 		printf '%-28s %8d bytes\n' $$out $$(stat -c %s $$out); \
 	done
 
