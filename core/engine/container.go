@@ -62,6 +62,8 @@ type record struct {
 	LogPath         string      `json:"LogPath"`
 	ManuallyStopped bool        `json:"HasBeenManuallyStopped"`
 	Net             *netState   `json:"NetworkState,omitempty"`
+	// RemoveVolumes: rm -v, for a next start that finishes a removal.
+	RemoveVolumes bool `json:"RemoveVolumes,omitempty"`
 }
 
 // Container is one container's record and its live bookkeeping.

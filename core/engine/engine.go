@@ -152,6 +152,7 @@ func New(opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
+	var unfinished []*Container // removals with -v cut short
 	for _, ent := range ents {
 		if !ent.IsDir() {
 			continue
@@ -171,6 +172,9 @@ func New(opts Options) (*Engine, error) {
 			if err := e.finishRemoval(c); err != nil {
 				e.logf("%v", err)
 			}
+			if c.rec.RemoveVolumes {
+				unfinished = append(unfinished, c)
+			}
 			continue
 		}
 		e.byID[c.rec.ID] = c
@@ -179,6 +183,13 @@ func New(opts Options) (*Engine, error) {
 		}
 		e.byName[c.rec.Name] = c
 	}
+	// Their anonymous volumes go once every container that may share
+	// them is known.
+	e.mu.Lock()
+	for _, c := range unfinished {
+		e.removeAnonymousVolumes(c)
+	}
+	e.mu.Unlock()
 	// Restore in parallel: one slow shim must not hold up the others.
 	var wg sync.WaitGroup
 	for _, c := range e.byID {

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -245,37 +246,53 @@ func TestRecordsPersist(t *testing.T) {
 }
 
 // TestRemovalFinishedAtStart checks that a daemon finishes the removal
-// that the previous one recorded and answered but died before ending.
+// that the previous one recorded and answered but died before ending,
+// anonymous volumes included when it was an rm -v.
 func TestRemovalFinishedAtStart(t *testing.T) {
-	e, rootfs := newTestEngine(t)
-	id, _, err := e.Create("gone", api.Config{Cmd: []string{"true"}, Image: "none"}, &api.HostConfig{ExternalRootfs: rootfs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := e.Lookup(id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.mu.Lock()
-	c.rec.State.Status = StatusRemoving
-	err = c.write(false)
-	c.mu.Unlock()
-	if err != nil {
-		t.Fatal(err)
-	}
-	e2, err := New(e.opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e2.Close()
-	if _, err := e2.Lookup(id); !errors.Is(err, errdefs.ErrNotFound) {
-		t.Errorf("a container recorded as being removed came back: %v", err)
-	}
-	if _, err := os.Stat(filepath.Join(e.opts.Root, "containers", id)); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("its directory is left: %v", err)
-	}
-	if _, _, err := e2.Create("gone", api.Config{Cmd: []string{"true"}, Image: "none"}, &api.HostConfig{ExternalRootfs: rootfs}); err != nil {
-		t.Errorf("its name is still taken: %v", err)
+	for _, rmVolumes := range []bool{false, true} {
+		t.Run(fmt.Sprintf("volumes=%v", rmVolumes), func(t *testing.T) {
+			e, rootfs := newTestEngine(t)
+			hc := &api.HostConfig{ExternalRootfs: rootfs, Mounts: []api.Mount{{Type: "volume", Target: "/data"}}}
+			id, _, err := e.Create("gone", api.Config{Cmd: []string{"true"}, Image: "none"}, hc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if vols, err := e.VolumeList(VolumeFilters{}); err != nil || len(vols) != 1 {
+				t.Fatalf("volumes after create: %v, %v; want the anonymous one", vols, err)
+			}
+			c, err := e.Lookup(id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.mu.Lock()
+			c.rec.State.Status, c.rec.RemoveVolumes = StatusRemoving, rmVolumes
+			err = c.write(false)
+			c.mu.Unlock()
+			if err != nil {
+				t.Fatal(err)
+			}
+			e2, err := New(e.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer e2.Close()
+			if _, err := e2.Lookup(id); !errors.Is(err, errdefs.ErrNotFound) {
+				t.Errorf("a container recorded as being removed came back: %v", err)
+			}
+			if _, err := os.Stat(filepath.Join(e.opts.Root, "containers", id)); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("its directory is left: %v", err)
+			}
+			if _, _, err := e2.Create("gone", api.Config{Cmd: []string{"true"}, Image: "none"}, &api.HostConfig{ExternalRootfs: rootfs}); err != nil {
+				t.Errorf("its name is still taken: %v", err)
+			}
+			want := 1
+			if rmVolumes {
+				want = 0
+			}
+			if vols, err := e2.VolumeList(VolumeFilters{}); err != nil || len(vols) != want {
+				t.Errorf("volumes after the removal's end: %v, %v; want %d", vols, err, want)
+			}
+		})
 	}
 }
 

@@ -885,9 +885,9 @@ func (e *Engine) Remove(id string, opts RemoveOptions) error {
 	// they end finishes them at its next start (finishRemoval). A record
 	// that cannot be written leaves the container as it was.
 	prev := c.rec.State.Status
-	c.rec.State.Status = StatusRemoving
+	c.rec.State.Status, c.rec.RemoveVolumes = StatusRemoving, opts.Volumes
 	if err := c.write(false); err != nil {
-		c.rec.State.Status = prev
+		c.rec.State.Status, c.rec.RemoveVolumes = prev, false
 		c.mu.Unlock()
 		return fmt.Errorf("remove container %s: %w", c.rec.ID, err)
 	}
