@@ -278,17 +278,20 @@ func (d *daemon) waitFor(what string, cond func() bool) {
 }
 
 // pss returns the proportional set size of pid in kB.
-func pss(pid int) (int, error) {
+func pss(pid int) (int, error) { return rollup(pid, "Pss:") }
+
+// rollup returns a field of pid's smaps_rollup ("Pss:"), in kB.
+func rollup(pid int, field string) (int, error) {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
 	if err != nil {
 		return 0, err
 	}
 	for _, line := range strings.Split(string(data), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "Pss:" {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == field {
 			return strconv.Atoi(f[1])
 		}
 	}
-	return 0, errors.New("no Pss line")
+	return 0, fmt.Errorf("no %s line in /proc/%d/smaps_rollup", field, pid)
 }
 
 func execCommand(name string, args ...string) *exec.Cmd { return exec.Command(name, args...) }

@@ -4,7 +4,6 @@ package engine
 
 import (
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -79,19 +78,9 @@ func TestBinaryHugePages(t *testing.T) {
 // pmdMapped returns FilePmdMapped of a process, in KiB.
 func pmdMapped(t *testing.T, pid int) int {
 	t.Helper()
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	n, err := rollup(pid, "FilePmdMapped:")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "FilePmdMapped:" {
-			n, err := strconv.Atoi(f[1])
-			if err != nil {
-				t.Fatal(err)
-			}
-			return n
-		}
-	}
-	t.Fatalf("no FilePmdMapped in /proc/%d/smaps_rollup", pid)
-	return 0
+	return n
 }
