@@ -74,10 +74,9 @@ func Populate(path string, off, length int64) (int64, error) {
 		return 0, fmt.Errorf("%s: no bytes at [%d, %d)", path, off, off+length)
 	}
 	fd := int(f.Fd())
-	// Dirty pages (a binary just written) stay through DONTNEED.
-	if err := unix.Fdatasync(fd); err != nil {
-		return 0, fmt.Errorf("sync %s: %w", path, err)
-	}
+	// Dirty pages (a binary just written) stay through DONTNEED. A file
+	// system that cannot sync (read-only ones) has none.
+	unix.Fdatasync(fd)
 	var n int64
 	for piece := start; piece+huge <= end; piece += huge {
 		for wait := 5 * time.Millisecond; ; wait *= 2 {
@@ -168,8 +167,18 @@ func Mapped() (int64, error) {
 // of text in its PSS. Release splits each executable mapping of the
 // binary into 1 MiB areas (alternate ones marked MADV_NOHUGEPAGE), which
 // no 2 MiB folio fits, so that faults map 64 KiB around them as with
-// small folios, and drops the mappings' page tables.
+// small folios, and drops the mappings' page tables. A process that maps
+// none of its binary with PMD entries (the text is in small folios) is
+// left as it is.
 func Release() error {
+	if n, err := Mapped(); err != nil || n == 0 {
+		return err
+	}
+	return release()
+}
+
+// release is Release without the check.
+func release() error {
 	maps, exe, err := ownMappings()
 	if err != nil {
 		return err

@@ -103,27 +103,28 @@ func TestPopulate(t *testing.T) {
 	}
 }
 
-// TestRelease splits this process's text into 1 MiB mappings, which no
-// huge folio fits, and the process runs on.
+// TestRelease: release splits this process's text into 1 MiB mappings,
+// which no huge folio fits, and the process runs on; Release leaves a
+// process that maps no huge page alone.
 func TestRelease(t *testing.T) {
+	if n, err := Mapped(); err != nil || n != 0 {
+		t.Skipf("this test binary maps %d bytes with PMD entries (%v)", n, err)
+	}
+	if err := Release(); err != nil {
+		t.Fatal(err)
+	}
+	if pieces := textPieces(t); len(pieces) != 1 {
+		t.Errorf("Release of a process without huge pages: text in %d mappings, want 1: %+v", len(pieces), pieces)
+	}
 	text, err := OwnText()
 	if err != nil {
 		t.Fatal(err)
 	}
 	off, length := text.Offset, text.Length
-	if err := Release(); err != nil {
+	if err := release(); err != nil {
 		t.Fatal(err)
 	}
-	maps, exe, err := ownMappings()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pieces []mapping
-	for _, m := range maps {
-		if m.is(exe) && strings.Contains(m.perms, "x") {
-			pieces = append(pieces, m)
-		}
-	}
+	pieces := textPieces(t)
 	if len(pieces) < 2 || pieces[0].offset != off {
 		t.Fatalf("text [%#x, %#x) after Release: %+v; want it in 1 MiB pieces", off, off+length, pieces)
 	}
@@ -140,6 +141,22 @@ func TestRelease(t *testing.T) {
 	if n, err := Mapped(); err != nil || n != 0 {
 		t.Errorf("Mapped after Release = %d, %v; want 0", n, err)
 	}
+}
+
+// textPieces returns this process's executable mappings of its binary.
+func textPieces(t *testing.T) []mapping {
+	t.Helper()
+	maps, exe, err := ownMappings()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pieces []mapping
+	for _, m := range maps {
+		if m.is(exe) && strings.Contains(m.perms, "x") {
+			pieces = append(pieces, m)
+		}
+	}
+	return pieces
 }
 
 // TestExecCopy runs a child that executes a copy of itself: the copy
