@@ -3,6 +3,8 @@ package daemon
 import (
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -50,13 +52,34 @@ func warmBinary(enabled bool) string {
 	if self == "" || strings.HasSuffix(self, " (deleted)") {
 		return fmt.Sprintf("petrel binary: stays in 4 KiB pages: %q is not a binary on disk", self)
 	}
-	err = hugetext.ExecCopy(self, os.Args, withEnv(hugeTextEnv+"=populate:"+self))
+	err = hugetext.ExecCopy(self, os.Args, withEnv(hugeTextEnv+"=populate:"+execPath(self)))
 	return "petrel binary: stays in 4 KiB pages: " + err.Error()
+}
+
+// execPath returns the path petreld was executed by (argv[0], looked up
+// in PATH when it has no slash) if it names the running binary, else
+// self: executed again by that path, petreld keeps its name (its comm,
+// what ps, pidof and the init scripts see) when a link named it.
+func execPath(self string) string {
+	p := os.Args[0]
+	if !strings.Contains(p, "/") {
+		lp, err := exec.LookPath(p)
+		if err != nil {
+			return self
+		}
+		p = lp
+	}
+	var a, b unix.Stat_t
+	if unix.Stat(p, &a) != nil || unix.Stat(self, &b) != nil || a.Dev != b.Dev || a.Ino != b.Ino {
+		return self
+	}
+	return p
 }
 
 // populateAndReturn runs in the copy: it populates the binary and
 // executes it again, or goes on as petreld from the copy if it cannot.
 func populateAndReturn(exe string) string {
+	hugetext.SetName(filepath.Base(exe))
 	text, err := hugetext.OwnText()
 	var n int64
 	if err == nil {

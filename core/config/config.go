@@ -53,10 +53,10 @@ type Config struct {
 	MemoryLimit string `json:"memory-limit,omitempty"`
 	// Init runs every container's command under petrel-init, as --init.
 	Init bool `json:"init,omitempty"`
-	// BinaryHugepages (default true) has petreld read the petrel binary
-	// into the page cache in 2 MiB folios at start (core/hugetext): a
-	// faster start for every client and shim, for the whole binary in
-	// the page cache instead of the pages processes touch.
+	// BinaryHugepages (default true) has petreld read the petrel
+	// binary's text into the page cache in 2 MiB folios at start
+	// (core/hugetext): a faster start for every client and shim, for the
+	// whole text in the page cache instead of the pages processes run.
 	BinaryHugepages *bool `json:"binary-hugepages,omitempty"`
 }
 

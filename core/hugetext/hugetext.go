@@ -149,6 +149,13 @@ func ExecCopy(path string, argv, env []string) error {
 	return fmt.Errorf("execute a copy of %s: %w", path, unix.Exec(self, argv, env))
 }
 
+// SetName sets this process's name (its comm), which a process executed
+// from a memfd otherwise takes from the descriptor's number.
+func SetName(name string) error {
+	b := append([]byte(name), 0)
+	return unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&b[0])), 0, 0, 0)
+}
+
 // Mapped returns how many bytes of files this process maps with PMD
 // entries: for a static binary that maps no other file, its own text and
 // rodata.
