@@ -124,7 +124,7 @@ func populatePiece(fd int, off int64) (bool, error) {
 	return n == huge, err
 }
 
-func mappingStart(mem []byte) uintptr { return uintptr(unsafe.Pointer(&mem[0])) }
+func mappingStart(mem []byte) uint64 { return uint64(uintptr(unsafe.Pointer(&mem[0]))) }
 
 // ExecCopy executes a copy of the file at path, made in anonymous memory,
 // with argv and env: the process then maps nothing of path, whose pages
@@ -207,8 +207,8 @@ func release() error {
 	return nil
 }
 
-func madvise(start, end uintptr, advice int) error {
-	if _, _, errno := unix.Syscall(unix.SYS_MADVISE, start, end-start, uintptr(advice)); errno != 0 {
+func madvise(start, end uint64, advice int) error {
+	if _, _, errno := unix.Syscall(unix.SYS_MADVISE, uintptr(start), uintptr(end-start), uintptr(advice)); errno != 0 {
 		return fmt.Errorf("madvise %#x-%#x: %w", start, end, errno)
 	}
 	return nil
@@ -267,7 +267,7 @@ func OwnText() (Text, error) {
 
 // mapping is a line of /proc/self/maps.
 type mapping struct {
-	start, end uintptr
+	start, end uint64
 	perms      string
 	offset     int64
 	dev, inode uint64
@@ -300,14 +300,14 @@ func parseMapsLine(line string) (mapping, bool) {
 		}
 		nums[i] = n
 	}
-	m.start, m.end, m.perms = uintptr(nums[0]), uintptr(nums[1]), f[1]
+	m.start, m.end, m.perms = nums[0], nums[1], f[1]
 	m.dev, m.inode = unix.Mkdev(uint32(nums[2]), uint32(nums[3])), nums[4]
 	return m, true
 }
 
 // pmdMapped returns FilePmdMapped of this process's mapping that starts
 // at addr.
-func pmdMapped(addr uintptr) (int64, error) {
+func pmdMapped(addr uint64) (int64, error) {
 	f, err := os.Open("/proc/self/smaps")
 	if err != nil {
 		return 0, err
