@@ -1,8 +1,6 @@
 package cgroups
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/petrel-edge/petrel/core/lazy"
+	"github.com/petrel-edge/petrel/core/mountinfo"
 )
 
 // defaultRoot is where the host's cgroup file systems are mounted.
@@ -80,42 +79,28 @@ func v1Option(o string) bool {
 
 // parseLayout builds the layout from a unified root, or from the text of
 // /proc/self/mountinfo on v1 and hybrid hosts.
-func parseLayout(unified bool, root string, mountinfo []byte, self func() ([]byte, error)) (*layout, error) {
+func parseLayout(unified bool, root string, text []byte, self func() ([]byte, error)) (*layout, error) {
 	l := &layout{unified: unified, selfCgroup: self, v2root: "/"}
 	if unified {
 		l.v2 = root
 	} else {
 		l.v1 = make(map[string]mount)
-		sc := bufio.NewScanner(bytes.NewReader(mountinfo))
-		for sc.Scan() {
-			// 31 30 0:28 / /sys/fs/cgroup/cpu rw,relatime shared:9 - cgroup cgroup rw,cpu
-			pre, post, ok := strings.Cut(sc.Text(), " - ")
-			if !ok {
-				continue
-			}
-			f := strings.Fields(pre)
-			g := strings.Fields(post)
-			if len(f) < 5 || len(g) < 3 {
-				continue
-			}
-			switch g[0] {
+		for _, m := range mountinfo.Parse(string(text)) {
+			switch m.FSType {
 			case "cgroup2":
 				if l.v2 == "" {
-					l.v2, l.v2root = f[4], f[3]
+					l.v2, l.v2root = m.Point, m.Root
 				}
 			case "cgroup":
-				for _, o := range strings.Split(g[2], ",") {
+				for _, o := range m.SuperOpts {
 					if v1Option(o) || (strings.Contains(o, "=") && !strings.HasPrefix(o, "name=")) {
 						continue
 					}
 					if _, dup := l.v1[o]; !dup {
-						l.v1[o] = mount{dir: f[4], root: f[3]}
+						l.v1[o] = mount{dir: m.Point, root: m.Root}
 					}
 				}
 			}
-		}
-		if err := sc.Err(); err != nil {
-			return nil, fmt.Errorf("read mountinfo: %w", err)
 		}
 		if len(l.v1) == 0 && l.v2 == "" {
 			return nil, fmt.Errorf("no cgroup file system is mounted")

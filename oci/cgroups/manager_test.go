@@ -140,6 +140,19 @@ func TestNewPathsMountRoot(t *testing.T) {
 	}
 }
 
+// TestLayoutUnescapes: mountinfo writes a space in a mount point as \040.
+func TestLayoutUnescapes(t *testing.T) {
+	l, err := parseLayout(false, "", []byte("60 59 0:31 / /c/my\\040cpu rw - cgroup cgroup rw,cpu,cpuacct\n"), selfFunc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []string{"cpu", "cpuacct"} {
+		if got := l.v1[c].dir; got != "/c/my cpu" {
+			t.Errorf("%s hierarchy at %q, want %q", c, got, "/c/my cpu")
+		}
+	}
+}
+
 func TestLoadKeepsVersions(t *testing.T) {
 	hy := newFakeV1(t, []string{"hugetlb"}, "memory")
 	m, err := newManager(hy.l, "", "c")
