@@ -63,6 +63,34 @@ func startDaemon(t *testing.T) *daemon {
 	return d
 }
 
+// installedDaemon is a petreld run as on a device, not started yet: put
+// writes the binary at the path it is given (DIR/bin/petrel) and returns
+// it, petrel --install makes its links beside it, and the daemon starts
+// through the petreld link.
+func installedDaemon(t *testing.T, put func(path string) string) *daemon {
+	t.Helper()
+	testenv.RequireRoot(t)
+	dir, err := os.MkdirTemp("", "pi")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	bindir := filepath.Join(dir, "bin")
+	if err := os.MkdirAll(bindir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	installed := put(filepath.Join(bindir, "petrel"))
+	if out, err := exec.Command(installed, "--install", bindir).CombinedOutput(); err != nil {
+		t.Fatalf("petrel --install: %v: %s", err, out)
+	}
+	d := &daemon{t: t, bin: installed, petreld: filepath.Join(bindir, "petreld"), dir: dir,
+		root: filepath.Join(dir, "r"), state: filepath.Join(dir, "s"), sock: filepath.Join(dir, "p.sock"),
+		rootfs: filepath.Join(dir, "rootfs")}
+	testenv.BusyboxRootfs(t, d.rootfs)
+	t.Cleanup(d.cleanup)
+	return d
+}
+
 func (d *daemon) start() {
 	d.t.Helper()
 	log, err := os.OpenFile(filepath.Join(d.dir, "petreld.log"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)

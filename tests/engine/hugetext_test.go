@@ -66,28 +66,14 @@ func TestBinaryHugePages(t *testing.T) {
 	// A binary installed afresh, started through its petreld link: the
 	// first start re-executes petreld (from memory, then from the
 	// binary) and it keeps its pid and its name.
-	dir, err := os.MkdirTemp("", "ph")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	bindir := filepath.Join(dir, "bin")
-	if err := os.MkdirAll(bindir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	installed := filepath.Join(bindir, "petrel")
-	if out, err := exec.Command("cp", d.bin, installed).CombinedOutput(); err != nil {
-		t.Fatalf("cp: %v: %s", err, out)
-	}
-	if out, err := exec.Command(installed, "--install", bindir).CombinedOutput(); err != nil {
-		t.Fatalf("petrel --install: %v: %s", err, out)
-	}
-	fresh := &daemon{t: t, bin: installed, petreld: filepath.Join(bindir, "petreld"), dir: dir,
-		root: filepath.Join(dir, "r"), state: filepath.Join(dir, "s"), sock: filepath.Join(dir, "p.sock"),
-		rootfs: d.rootfs}
-	t.Cleanup(fresh.cleanup)
+	fresh := installedDaemon(t, func(path string) string {
+		if out, err := exec.Command("cp", d.bin, path).CombinedOutput(); err != nil {
+			t.Fatalf("cp: %v: %s", err, out)
+		}
+		return path
+	})
 	fresh.start()
-	flog, _ := os.ReadFile(filepath.Join(dir, "petreld.log"))
+	flog, _ := os.ReadFile(filepath.Join(fresh.dir, "petreld.log"))
 	if !strings.Contains(string(flog), "petrel binary: text read into 2 MiB pages") {
 		t.Errorf("a fresh binary's first start did not read it into huge pages:\n%s", flog)
 	}

@@ -28,29 +28,11 @@ func TestOverTheAirUpdate(t *testing.T) {
 }
 
 func overTheAir(t *testing.T, stop syscall.Signal) {
-	testenv.RequireRoot(t)
-	dir, err := os.MkdirTemp("", "po")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
 	// Version A installed as on a device: the binary and its links.
-	bindir := filepath.Join(dir, "bin")
-	if err := os.MkdirAll(bindir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	installed := testenv.BuildVersion(t, filepath.Join(bindir, "petrel"), "ota-A")
-	if out, err := exec.Command(installed, "--install", bindir).CombinedOutput(); err != nil {
-		t.Fatalf("petrel --install: %v: %s", err, out)
-	}
+	d := installedDaemon(t, func(path string) string { return testenv.BuildVersion(t, path, "ota-A") })
+	installed := d.bin
 	// Version B, as the update delivers it.
-	update := testenv.BuildVersion(t, filepath.Join(dir, "petrel-B"), "ota-B")
-
-	d := &daemon{t: t, bin: installed, petreld: filepath.Join(bindir, "petreld"), dir: dir,
-		root: filepath.Join(dir, "r"), state: filepath.Join(dir, "s"), sock: filepath.Join(dir, "p.sock"),
-		rootfs: filepath.Join(dir, "rootfs")}
-	testenv.BusyboxRootfs(t, d.rootfs)
-	t.Cleanup(d.cleanup)
+	update := testenv.BuildVersion(t, filepath.Join(d.dir, "petrel-B"), "ota-B")
 	d.start()
 	if out := d.must("version"); !strings.Contains(out, "Version:      ota-A\n") {
 		t.Fatalf("daemon A's version:\n%s", out)
