@@ -92,6 +92,10 @@ func run(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	spareShim, err := cfg.SpareShimDuration()
+	if err != nil {
+		return err
+	}
 	// First: it may execute petreld again, which keeps the pid and the
 	// descriptors and loses everything else.
 	textMsg := warmBinary(cfg.BinaryHugepages == nil || *cfg.BinaryHugepages)
@@ -109,7 +113,7 @@ func run(args []string, stderr io.Writer) error {
 	}
 	eng, err := engine.New(engine.Options{
 		Root: cfg.Root, State: cfg.State, DefaultRuntime: cfg.DefaultRuntime, Runtimes: runtimes,
-		LogDriver: cfg.LogDriver, LogOpts: cfg.LogOpts, Logf: logf, Init: cfg.Init,
+		LogDriver: cfg.LogDriver, LogOpts: cfg.LogOpts, Logf: logf, Init: cfg.Init, SpareShim: spareShim,
 		Images: engine.ImageOptions{Driver: cfg.StorageDriver, StorageOpts: cfg.StorageOpts,
 			Mirrors: cfg.RegistryMirrors, Insecure: cfg.InsecureRegistries},
 		Network: engine.NetworkOptions{ConfDir: cfg.CNIConfDir, BinDir: cfg.CNIBinDir,

@@ -92,6 +92,7 @@ func newServer(eng *engine.Engine, cfg config.Config, logf func(string, ...any))
 
 // ServeHTTP strips and checks the /v1.xx prefix, then routes.
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.eng.NoteRequest()
 	if v, rest, ok := splitVersion(r.URL.Path); ok {
 		if err := checkVersion(v); err != nil {
 			writeError(w, http.StatusBadRequest, err.Error())

@@ -37,10 +37,30 @@ func (l *listFlag) String() string     { return strings.Join(*l, " ") }
 func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
 func run(args []string, stderr io.Writer) error {
+	var ready, control *os.File
+	// fd 3 is the readiness pipe when petreld started us; check before
+	// wrapping it, or the wrapper's finalizer could close a later file.
+	if _, err := unix.FcntlInt(3, unix.F_GETFD, 0); err == nil {
+		ready = os.NewFile(3, "ready")
+	}
+	if len(args) > 0 && args[0] == "--spare" {
+		var err error
+		args, control, err = awaitContainer(args[1:], ready, stderr)
+		if errors.Is(err, shim.ErrAborted) {
+			return nil // not taken: petreld let it go
+		}
+		if err != nil {
+			return err
+		}
+		// The command line is the container's from here on (a shim that
+		// executes itself again passes it on).
+		os.Args = append([]string{os.Args[0]}, args...)
+	}
 	var o shim.Options
 	var rargs listFlag
 	fs := flag.NewFlagSet("petrel-shim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Bool("spare", false, "start ahead of any container, under SCHED_IDLE, and wait for petreld to hand one over (first flag; followed by petreld's state directory and --control-fd; set by petreld)")
 	fs.StringVar(&o.ID, "id", "", "container id")
 	fs.StringVar(&o.Bundle, "bundle", "", "OCI bundle directory")
 	fs.StringVar(&o.RuntimeRoot, "runtime-root", "", "the runtime's state root")
@@ -75,18 +95,18 @@ func run(args []string, stderr io.Writer) error {
 		}
 		o.Resume = r
 	}
-	// fd 3 is the readiness pipe when petreld started us; check before
-	// wrapping it, or the wrapper's finalizer could close a later file.
-	if _, err := unix.FcntlInt(3, unix.F_GETFD, 0); err == nil {
-		o.Ready = os.NewFile(3, "ready")
-	}
+	o.Ready = ready
 	// A resumed shim's arguments repeat the first one's, but the
 	// descriptor went with its wait: leave whatever now has that number.
-	if *controlFd >= 0 && *resume == "" {
-		if _, err := unix.FcntlInt(uintptr(*controlFd), unix.F_GETFD, 0); err != nil {
-			return fmt.Errorf("--control-fd %d: %w", *controlFd, err)
+	switch {
+	case control != nil:
+		o.Control = control
+	case *controlFd >= 0 && *resume == "":
+		f, err := openControl(*controlFd)
+		if err != nil {
+			return err
 		}
-		o.Control = os.NewFile(uintptr(*controlFd), "control")
+		o.Control = f
 	}
 	shim.Tune()
 	err := shim.Serve(o)
@@ -94,4 +114,42 @@ func run(args []string, stderr io.Writer) error {
 		return nil // the daemon's start failed before the container existed
 	}
 	return err
+}
+
+func openControl(fd int) (*os.File, error) {
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil {
+		return nil, fmt.Errorf("--control-fd %d: %w", fd, err)
+	}
+	return os.NewFile(uintptr(fd), "control"), nil
+}
+
+// awaitContainer is a spare shim's life until petreld hands it a
+// container (core/shim's spare.go): args are those after --spare (the
+// daemon's state directory, which only names whose spare it is, and
+// --control-fd). It returns the container's command line and the control
+// socket, which that command line names again; shim.ErrAborted when
+// petreld let it go.
+func awaitContainer(args []string, ready *os.File, stderr io.Writer) ([]string, *os.File, error) {
+	fs := flag.NewFlagSet("petrel-shim --spare", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	controlFd := fs.Int("control-fd", -1, "control socket")
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		return nil, nil, errors.New("--spare: want petreld's state directory, then --control-fd")
+	}
+	if err := fs.Parse(args[1:]); err != nil {
+		return nil, nil, err
+	}
+	if fs.NArg() > 0 || *controlFd < 0 || ready == nil {
+		return nil, nil, errors.New("--spare: want petreld's state directory and --control-fd, and the readiness pipe at fd 3")
+	}
+	control, err := openControl(*controlFd)
+	if err != nil {
+		return nil, nil, err
+	}
+	shim.Tune()
+	cargs, err := shim.AwaitContainer(ready, control)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cargs, control, nil
 }

@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"time"
 )
 
 // DefaultPath is where petreld looks for its configuration.
@@ -58,6 +59,9 @@ type Config struct {
 	// (core/hugetext): a faster start for every client and shim, for the
 	// whole text in the page cache instead of the pages processes run.
 	BinaryHugepages *bool `json:"binary-hugepages,omitempty"`
+	// SpareShim is how long a spare shim, started once a container has
+	// started for the next start to take, waits to be taken ("0": none).
+	SpareShim string `json:"spare-shim,omitempty"`
 }
 
 // Ulimit is one default ulimit.
@@ -87,7 +91,23 @@ func Default() Config {
 		LogLevel: "info", LogDriver: "json-file", DefaultRuntime: "lcr",
 		CNIConfDir: "/etc/petrel/cni/net.d", CNIBinDir: "/usr/libexec/petrel/cni",
 		NetworkSubnet: "10.89.0.0/16", NetworkBridge: "petrel0",
+		SpareShim: DefaultSpareShim.String(),
 	}
+}
+
+// DefaultSpareShim is "spare-shim" when unset.
+const DefaultSpareShim = 30 * time.Second
+
+// SpareShimDuration returns "spare-shim": 0 for no spare shim.
+func (c *Config) SpareShimDuration() (time.Duration, error) {
+	if c.SpareShim == "" || c.SpareShim == "0" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(c.SpareShim)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("key \"spare-shim\": %q is not a duration such as 30s or 2m (\"0\": no spare shim)", c.SpareShim)
+	}
+	return d, nil
 }
 
 // Load reads path over the defaults. A missing file is fine when
@@ -209,6 +229,9 @@ func (c *Config) Validate() error {
 	}
 	if p := c.GCPercent; p != nil && *p == -1 && limit <= 0 {
 		return errors.New("key \"gc-percent\": -1 collects only at the memory limit and needs a \"memory-limit\"")
+	}
+	if _, err := c.SpareShimDuration(); err != nil {
+		return err
 	}
 	if err := validSubnet(c.NetworkSubnet); err != nil {
 		return fmt.Errorf("key \"default-network-subnet\": %v", err)

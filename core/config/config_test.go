@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParse(t *testing.T) {
@@ -87,6 +88,41 @@ func TestLoadMissing(t *testing.T) {
 	os.WriteFile(p, []byte(`{"bogus":1}`), 0o644)
 	if _, err := Load(p, true); err == nil || !strings.Contains(err.Error(), p) {
 		t.Errorf("error %v does not name the file", err)
+	}
+}
+
+func TestSpareShimKey(t *testing.T) {
+	tests := []struct {
+		json    string
+		want    time.Duration
+		wantErr string
+	}{
+		{`{}`, DefaultSpareShim, ""},
+		{`{"spare-shim":"0"}`, 0, ""},
+		{`{"spare-shim":"0s"}`, 0, ""},
+		{`{"spare-shim":"2m"}`, 2 * time.Minute, ""},
+		{`{"spare-shim":"1500ms"}`, 1500 * time.Millisecond, ""},
+		{`{"spare-shim":"soon"}`, 0, `key "spare-shim": "soon" is not a duration`},
+		{`{"spare-shim":"-5s"}`, 0, `key "spare-shim": "-5s" is not a duration`},
+		{`{"spare-shim":30}`, 0, `key "spare-shim"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.json, func(t *testing.T) {
+			c := Default()
+			err := Parse([]byte(tc.json), &c)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d, _ := c.SpareShimDuration(); d != tc.want {
+				t.Errorf("spare shim %v, want %v", d, tc.want)
+			}
+		})
 	}
 }
 

@@ -45,6 +45,9 @@ type Options struct {
 	Network        NetworkOptions
 	Logf           func(format string, args ...any)
 	Images         ImageOptions // the image store under Root/image
+	// SpareShim is how long a spare shim waits for a start to take it
+	// (spare.go); 0 for none.
+	SpareShim time.Duration
 }
 
 // Engine manages the containers under one root.
@@ -71,6 +74,8 @@ type Engine struct {
 	// removals counts the removals still unmounting and deleting after
 	// their answer; Close and the image removals wait for them.
 	removals sync.WaitGroup
+
+	spares spareShims
 }
 
 func (e *Engine) containersDir() string { return filepath.Join(e.opts.Root, "containers") }
@@ -206,6 +211,7 @@ func New(opts Options) (*Engine, error) {
 // Close stops the engine's goroutines; containers keep running.
 func (e *Engine) Close() {
 	e.cancel()
+	e.closeSpares()
 	e.removals.Wait()
 	e.mu.Lock()
 	for _, c := range e.byID {

@@ -406,9 +406,10 @@ func (e *Engine) start(c *Container) (err error) {
 		rtName = "lcr"
 	}
 	sock := e.shimSocket(rec.ID)
-	// The shim starts first: its Go runtime comes up on another CPU while
-	// the rootfs, the network and the spec are made ready here.
-	launched, err := shim.Launch(shim.SpawnOptions{
+	// The shim starts first, unless a spare one waits: its Go runtime
+	// comes up on another CPU while the rootfs, the network and the spec
+	// are made ready here.
+	launched, err := e.launchShim(shim.SpawnOptions{
 		Options: shim.Options{
 			ID: rec.ID, Bundle: c.dir, RuntimeRoot: filepath.Join(e.opts.State, "runtime", rtName),
 			Runtime: rt.Path, RuntimeArgs: rt.Args, Socket: sock, ExitFile: filepath.Join(c.dir, exitFile),
@@ -417,6 +418,7 @@ func (e *Engine) start(c *Container) (err error) {
 		},
 		Binary: e.opts.Binary, Log: shimLog,
 	})
+	defer e.startDone()
 	if err != nil {
 		return fail(errdefs.Invalid("failed to create container %s: %v", rec.ID, err))
 	}

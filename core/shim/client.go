@@ -193,6 +193,11 @@ type Launched struct {
 // that waits for the daemon's word. The caller then calls Create, or Fork
 // and Created, or Abort.
 func Launch(opts SpawnOptions) (*Launched, error) {
+	return spawn(opts.Binary, opts.args(), opts.Log, false)
+}
+
+// args is the shim's command line for opts, its control socket at fd 4.
+func (opts SpawnOptions) args() []string {
 	o := opts.Options
 	args := []string{"petrel-shim", "--id", o.ID, "--bundle", o.Bundle, "--runtime-root", o.RuntimeRoot,
 		"--socket", o.Socket, "--exit-file", o.ExitFile, "--control-fd", "4"}
@@ -215,7 +220,13 @@ func Launch(opts SpawnOptions) (*Launched, error) {
 	if o.Tty {
 		args = append(args, "--tty")
 	}
-	bin := opts.Binary
+	return args
+}
+
+// spawn starts bin ("" for /proc/self/exe) as a detached shim with args,
+// the readiness pipe at fd 3 and the control socket at fd 4; stderr nil
+// for /dev/null. idle starts it under SCHED_IDLE (a spare: spare.go).
+func spawn(bin string, args []string, stderr *os.File, idle bool) (*Launched, error) {
 	if bin == "" {
 		bin = "/proc/self/exe"
 	}
@@ -239,7 +250,6 @@ func Launch(opts SpawnOptions) (*Launched, error) {
 		return nil, err
 	}
 	defer null.Close()
-	stderr := opts.Log
 	if stderr == nil {
 		stderr = null
 	}
@@ -255,7 +265,11 @@ func Launch(opts SpawnOptions) (*Launched, error) {
 	if v, ok := os.LookupEnv("PETREL_SHIM_REEXEC"); ok {
 		cmd.Env = append(cmd.Env, "PETREL_SHIM_REEXEC="+v) // petreld's, for comparisons
 	}
-	err = cmd.Start()
+	if idle {
+		err = startIdle(cmd)
+	} else {
+		err = cmd.Start()
+	}
 	readyW.Close()
 	ctlShim.Close()
 	if err != nil {

@@ -39,6 +39,7 @@ const (
 	ctlCreated      = 'c'
 	ctlCreatedStart = 's'
 	ctlForked       = 'p' // the shim's answer to ctlFork
+	ctlContainer    = 'i' // a spare's container (spare.go)
 )
 
 // maxControl bounds one control message: a fork request is the child's

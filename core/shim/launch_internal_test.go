@@ -3,7 +3,9 @@ package shim
 import (
 	"errors"
 	"os"
+	"runtime"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -130,5 +132,52 @@ func TestDecodeRequest(t *testing.T) {
 				t.Errorf("resources = %+v", req.Resources)
 			}
 		})
+	}
+}
+
+// A spare whose daemon goes (its control socket closes) exits by
+// itself, quietly: a daemon killed with SIGKILL leaves no spare behind.
+func TestSpareExitsWithItsDaemon(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp, err := LaunchSpare(self, t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	if err := sp.WaitReady(20 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	sp.l.ctl.Close()
+	done := make(chan error, 1)
+	go func() { done <- sp.l.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("the spare exited with %v, want status 0", err)
+		}
+		sp.l = nil
+	case <-time.After(10 * time.Second):
+		t.Fatal("the spare is still there 10 s after its control socket closed")
+	}
+}
+
+func TestNormalPolicy(t *testing.T) {
+	runtime.LockOSThread() // this thread ends with the test: it is SCHED_IDLE
+	attr, err := unix.SchedGetAttr(0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	attr.Policy = unix.SCHED_IDLE
+	if err := unix.SchedSetAttr(0, attr, 0); err != nil {
+		t.Skipf("cannot set SCHED_IDLE: %v", err)
+	}
+	if err := normalPolicy(); err != nil {
+		t.Fatal(err)
+	}
+	if attr, err = unix.SchedGetAttr(0, 0); err != nil || attr.Policy != unix.SCHED_NORMAL {
+		t.Errorf("policy after normalPolicy: %+v, %v; want SCHED_NORMAL", attr, err)
 	}
 }
