@@ -37,6 +37,9 @@ type engine struct {
 	// hostProc tells, from its command line, whether a process is one of
 	// the engine's per-container host processes (shim, conmon).
 	hostProc func(argv []string) bool
+	// spareProcs is how many host processes besides one per container
+	// may be up (petrel's spare shim); they count in the containers' cost.
+	spareProcs int
 	// teardown removes what the engine left: run once, last first.
 	teardown []func()
 

@@ -45,6 +45,7 @@ func TestArgUnder(t *testing.T) {
 		want bool
 	}{
 		{[]string{"petrel-shim", "--socket", "/tmp/eb1/petrel/state/s.sock"}, true},
+		{[]string{"petrel-shim", "--spare", "/tmp/eb1/petrel/state", "--control-fd", "4"}, true},
 		{[]string{"conmon", "--exit-dir=/tmp/eb1/podman/runroot/x"}, true},
 		{[]string{"conmon", "-p", "/tmp/eb1"}, true},
 		{[]string{"petrel-shim", "--socket", "/tmp/eb10/s.sock"}, false},

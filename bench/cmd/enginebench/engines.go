@@ -110,6 +110,7 @@ func (e *engine) startPetrel(s setup) error {
 	}
 	state := filepath.Join(e.dir, "state")
 	e.hostProc = func(argv []string) bool { return filepath.Base(argv[0]) == "petrel-shim" && argUnder(argv, state) }
+	e.spareProcs = 1 // petrel-shim --spare STATE, once containers have started
 	// petrel version has no --format: the server's "Version:" line.
 	e.version = "unknown"
 	if out, err := e.must("version"); err == nil {

@@ -274,7 +274,7 @@ func (r *report) print(w io.Writer) {
 				continue
 			}
 			rows = append(rows, []string{n, mib(float64(m.Idle.PssKiB)), mib(float64(m.Loaded.PssKiB)), mib(m.ShimKiB), mib(m.GrowthKiB), mib(m.TotalKiB),
-				fmt.Sprint(m.Idle.Procs), memWhat(n)})
+				fmt.Sprint(m.Idle.Procs), fmt.Sprintf("%s ×%d", memWhat(n), m.PerCtr.Procs)})
 		}
 		table.Write(w, rows, 1)
 		if m, ok := r.Memory[r.Subject]; ok {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -130,6 +131,24 @@ func (d *petreld) shimPid(name string) (int, error) {
 		return 0, fmt.Errorf("container %s: bad /proc/%s/stat", name, s)
 	}
 	return strconv.Atoi(f[1])
+}
+
+// spares returns the daemon's spare shims ("petrel-shim --spare STATE")
+// that are not among shims, those of its containers.
+func (d *petreld) spares(shims []int) []int {
+	want := "petrel-shim\x00--spare\x00" + d.state + "\x00"
+	ents, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || slices.Contains(shims, pid) {
+			continue
+		}
+		if b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline"); err == nil && strings.HasPrefix(string(b), want) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
 }
 
 // removeAll removes every container of the daemon.

@@ -129,6 +129,7 @@ type report struct {
 	ShimPSS      int64    `json:"shim_pss_kib"`       // mean
 	ShimPrivate  int64    `json:"shim_private_kib"`   // mean
 	ShimAnon     int64    `json:"shim_anonymous_kib"` // mean
+	SparePSS     int64    `json:"spare_shim_pss_kib"` // the spare shim's, when one waits
 	PerContainer int64    `json:"per_container_kib"`
 	Cycles       int      `json:"cycles"`
 	DaemonAfter  smaps    `json:"petreld_after_cycles_kib"`
@@ -273,9 +274,18 @@ func measurePetrel(ctx context.Context, o options, work, rootfs string, rep *rep
 		shimPriv += s.Private
 		shimAnon += s.Anonymous
 	}
+	// A spare shim waits once containers have started (daemon.json
+	// spare-shim): the host pays for it too.
+	for _, p := range d.spares(shims) {
+		s, err := readSmaps(p)
+		if err != nil {
+			return fmt.Errorf("spare shim %d: %w", p, err)
+		}
+		rep.SparePSS += s.PSS
+	}
 	n := int64(len(shims))
 	rep.ShimPSS, rep.ShimPrivate, rep.ShimAnon = shimPSS/n, shimPriv/n, shimAnon/n
-	rep.PerContainer = (rep.DaemonWithN.PSS + shimPSS - rep.DaemonIdle.PSS) / n
+	rep.PerContainer = (rep.DaemonWithN.PSS + shimPSS + rep.SparePSS - rep.DaemonIdle.PSS) / n
 	cmd := d.clientCmd("ps", "-a")
 	cmd.Stdout = io.Discard
 	if rep.ClientPeak, err = peakrss.Run(cmd); err != nil {

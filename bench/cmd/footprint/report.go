@@ -125,8 +125,9 @@ func (r *report) print(w io.Writer) {
 		add("binary size, "+s.Target, fmt.Sprintf("%.1f MB", float64(s.Bytes)/1e6), "static, stripped")
 	}
 	add("petreld idle PSS", mib(r.DaemonIdle.PSS), fmt.Sprintf("RSS %s", mib(r.DaemonIdle.RSS)))
-	add("per container", mib(r.PerContainer), fmt.Sprintf("(petreld + %d shims PSS - idle petreld) / %d", r.Containers, r.Containers))
+	add("per container", mib(r.PerContainer), fmt.Sprintf("(petreld + %d shims + spare shim PSS - idle petreld) / %d", r.Containers, r.Containers))
 	add("  shim PSS", mib(r.ShimPSS), fmt.Sprintf("private %s, of which anonymous %s", mib(r.ShimPrivate), mib(r.ShimAnon)))
+	add("  spare shim PSS", mib(r.SparePSS), "the spare shim that waits for the next start (0: none)")
 	add("  petreld growth", mib((r.DaemonWithN.Anonymous-r.DaemonIdle.Anonymous)/int64(r.Containers)), "anonymous memory, per container")
 	add(fmt.Sprintf("petreld PSS after %d run/rm", r.Cycles), mib(r.DaemonAfter.PSS), fmt.Sprintf("RSS %s", mib(r.DaemonAfter.RSS)))
 	add("client peak RSS", mib(r.ClientPeak), "petrel ps -a")
