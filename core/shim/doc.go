@@ -7,6 +7,7 @@
 // back: everything it needs is on that socket or in the exit file.
 //
 // Serve runs in the shim process and calls runtime.GOMAXPROCS and
-// debug.SetGCPercent to keep the shim small; Spawn and Client are used
+// debug.SetGCPercent to keep the shim small; Launch, LaunchSpare (a shim
+// started before its container is known, spare.go) and Client are used
 // by the engine.
 package shim
