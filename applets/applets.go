@@ -8,8 +8,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/petrel-edge/petrel/applets/client"
 	"github.com/petrel-edge/petrel/applets/cni"
@@ -51,7 +55,24 @@ func table() map[string]Applet {
 // Dispatch runs the applet that argv names and returns its exit code:
 // first by basename(argv[0]), then by argv[1] (petrel <applet> …).
 func Dispatch(argv []string) int {
-	return dispatch(argv, table(), os.Stdout, os.Stderr)
+	apps := table()
+	if len(argv) > 0 {
+		nameProcess(filepath.Base(argv[0]), apps)
+	}
+	return dispatch(argv, apps, os.Stdout, os.Stderr)
+}
+
+// nameProcess gives the process (its comm) the name of the applet link it
+// runs as: petreld executes its shims through /proc/self/exe, which would
+// make them "exe" to ps -e, top and pgrep.
+func nameProcess(base string, apps map[string]Applet) {
+	for _, a := range apps {
+		if slices.Contains(a.Links, base) {
+			b := append([]byte(base), 0)
+			unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&b[0])), 0, 0, 0)
+			return
+		}
+	}
 }
 
 func dispatch(argv []string, apps map[string]Applet, stdout, stderr io.Writer) int {

@@ -88,6 +88,13 @@ func TestSpareShim(t *testing.T) {
 	d.noSpare() // before any start
 	d.must(d.runArgs("-d", "--name", "first", "none", "sleep", "1000")...)
 	spare := d.waitingSpare("first")
+	// ps -e, top and pgrep know shims by name, not as "exe" (petreld
+	// executes them through /proc/self/exe).
+	for _, pid := range []int{spare, shimOf(t, d.inspect("first", ".State.Pid"))} {
+		if comm, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm"); string(comm) != "petrel-shim\n" {
+			t.Errorf("shim %d is named %q, not petrel-shim", pid, comm)
+		}
+	}
 
 	d.must(d.runArgs("-d", "--name", "second", "none", "sh", "-c", "echo up; sleep 1000")...)
 	init := d.inspect("second", ".State.Pid")
