@@ -63,9 +63,14 @@ func TestEnginebenchRuns(t *testing.T) {
 				t.Errorf("%s %s at once: %+v, want one sample", e, op, s)
 			}
 		}
+		// Petrel's spare shim, once containers have started, counts too.
+		most := 2
+		if e == "petrel" {
+			most = 3
+		}
 		m, ok := rep.Memory[e]
-		if !ok || m.PerCtr.Procs != 2 || m.PerCtr.PssKiB <= 0 {
-			t.Errorf("%s memory: %+v, want two per-container processes with PSS", e, m)
+		if !ok || m.PerCtr.Procs < 2 || m.PerCtr.Procs > most || m.PerCtr.PssKiB <= 0 {
+			t.Errorf("%s memory: %+v, want two per-container processes (petrel: and a spare shim) with PSS", e, m)
 		}
 	}
 	if !strings.Contains(stdout.String(), "memory (PSS") {
