@@ -8,6 +8,14 @@ import (
 	"time"
 )
 
+// spareShim checks a config's "spare-shim" duration.
+func spareShim(want time.Duration) func(Config) bool {
+	return func(c Config) bool {
+		d, err := c.SpareShimDuration()
+		return err == nil && d == want
+	}
+}
+
 func TestParse(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -28,6 +36,13 @@ func TestParse(t *testing.T) {
 		{"binary-hugepages unset", `{}`, "", func(c Config) bool { return c.BinaryHugepages == nil }},
 		{"binary-hugepages off", `{"binary-hugepages":false}`, "", func(c Config) bool { return c.BinaryHugepages != nil && !*c.BinaryHugepages }},
 		{"binary-hugepages not a bool", `{"binary-hugepages":"no"}`, `key "binary-hugepages"`, nil},
+		{"spare-shim unset", `{}`, "", spareShim(DefaultSpareShim)},
+		{"spare-shim off", `{"spare-shim":"0"}`, "", spareShim(0)},
+		{"spare-shim 0s", `{"spare-shim":"0s"}`, "", spareShim(0)},
+		{"spare-shim minutes", `{"spare-shim":"2m"}`, "", spareShim(2 * time.Minute)},
+		{"spare-shim not a duration", `{"spare-shim":"soon"}`, `key "spare-shim": "soon" is not a duration`, nil},
+		{"spare-shim negative", `{"spare-shim":"-5s"}`, `key "spare-shim": "-5s" is not a duration`, nil},
+		{"spare-shim a number", `{"spare-shim":30}`, `key "spare-shim"`, nil},
 		{"unknown key", `{"graph":"/d","log-levle":"debug"}`, `unknown key "log-levle"`, nil},
 		{"wrong type", `{"hosts":"unix:///x"}`, `key "hosts"`, nil},
 		{"bad log level", `{"log-level":"loud"}`, `key "log-level"`, nil},
@@ -88,41 +103,6 @@ func TestLoadMissing(t *testing.T) {
 	os.WriteFile(p, []byte(`{"bogus":1}`), 0o644)
 	if _, err := Load(p, true); err == nil || !strings.Contains(err.Error(), p) {
 		t.Errorf("error %v does not name the file", err)
-	}
-}
-
-func TestSpareShimKey(t *testing.T) {
-	tests := []struct {
-		json    string
-		want    time.Duration
-		wantErr string
-	}{
-		{`{}`, DefaultSpareShim, ""},
-		{`{"spare-shim":"0"}`, 0, ""},
-		{`{"spare-shim":"0s"}`, 0, ""},
-		{`{"spare-shim":"2m"}`, 2 * time.Minute, ""},
-		{`{"spare-shim":"1500ms"}`, 1500 * time.Millisecond, ""},
-		{`{"spare-shim":"soon"}`, 0, `key "spare-shim": "soon" is not a duration`},
-		{`{"spare-shim":"-5s"}`, 0, `key "spare-shim": "-5s" is not a duration`},
-		{`{"spare-shim":30}`, 0, `key "spare-shim"`},
-	}
-	for _, tc := range tests {
-		t.Run(tc.json, func(t *testing.T) {
-			c := Default()
-			err := Parse([]byte(tc.json), &c)
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if d, _ := c.SpareShimDuration(); d != tc.want {
-				t.Errorf("spare shim %v, want %v", d, tc.want)
-			}
-		})
 	}
 }
 

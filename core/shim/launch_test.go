@@ -27,9 +27,24 @@ func launch(t *testing.T) (*shim.Launched, shim.Options, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	opts, logPath := spawnOptions(t, "launched")
+	defer opts.Log.Close()
+	opts.Binary = self
+	l, err := shim.Launch(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l, opts.Options, logPath
+}
+
+// spawnOptions are those of a shim of container id for a bundle with no
+// config.json, in a directory of its own; the shim's stderr goes to
+// opts.Log, which the caller closes, at the returned path.
+func spawnOptions(t *testing.T, id string) (shim.SpawnOptions, string) {
+	t.Helper()
 	dir := t.TempDir()
 	o := shim.Options{
-		ID: "launched", Bundle: filepath.Join(dir, "bundle"), RuntimeRoot: filepath.Join(dir, "state"),
+		ID: id, Bundle: filepath.Join(dir, "bundle"), RuntimeRoot: filepath.Join(dir, "state"),
 		Runtime: "lcr", Socket: filepath.Join(dir, "shim.sock"), ExitFile: filepath.Join(dir, "exit.json"),
 		LogFile: filepath.Join(dir, "ctr.log"), LogMaxFile: 1,
 	}
@@ -41,12 +56,7 @@ func launch(t *testing.T) (*shim.Launched, shim.Options, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer log.Close()
-	l, err := shim.Launch(shim.SpawnOptions{Options: o, Binary: self, Log: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return l, o, logPath
+	return shim.SpawnOptions{Options: o, Log: log}, logPath
 }
 
 func TestLaunchAbortLeavesNothing(t *testing.T) {

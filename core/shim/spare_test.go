@@ -68,22 +68,9 @@ func TestSpareTakenIsALaunchedShim(t *testing.T) {
 			t.Errorf("a ready spare's thread %d runs under policy %d, not SCHED_NORMAL", tid, p)
 		}
 	}
-	dir := t.TempDir()
-	o := shim.Options{
-		ID: "spare", Bundle: filepath.Join(dir, "bundle"), RuntimeRoot: filepath.Join(dir, "state"),
-		Runtime: "lcr", Socket: filepath.Join(dir, "shim.sock"), ExitFile: filepath.Join(dir, "exit.json"),
-		LogFile: filepath.Join(dir, "ctr.log"), LogMaxFile: 1,
-	}
-	if err := os.Mkdir(o.Bundle, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	shimLog := filepath.Join(dir, "shim.log")
-	log, err := os.Create(shimLog)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer log.Close()
-	l, err := sp.Take(shim.SpawnOptions{Options: o, Log: log})
+	opts, shimLog := spawnOptions(t, "spare")
+	defer opts.Log.Close()
+	l, err := sp.Take(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
