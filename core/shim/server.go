@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"os/signal"
@@ -230,6 +231,12 @@ func serve(opts Options, rt ociRuntime) error {
 	if err := atomicfile.WriteFileVolatile(opts.ExitFile, data, 0o600); err != nil {
 		fmt.Fprintln(os.Stderr, "petrel-shim: record exit:", err)
 	}
+	// The socket file goes before any waiter learns of the exit: the next
+	// shim of the container, which a start that comes at once makes,
+	// never finds it in its way, nor loses its own to this removal.
+	// Connections made already keep their answers; a new one fails, and
+	// the daemon reads the exit file.
+	os.Remove(opts.Socket)
 	s.mu.Lock()
 	s.exit = ex
 	for a := range s.attachers {
@@ -247,7 +254,6 @@ func serve(opts Options, rt ociRuntime) error {
 		time.Sleep(5 * time.Millisecond)
 	}
 	l.Close()
-	os.Remove(opts.Socket)
 	return nil
 }
 
@@ -264,12 +270,53 @@ func (s *server) ready(r Response) {
 // terminal), for serve to pump.
 func (s *server) setup() (l *net.UnixListener, outR, errR *os.File, err error) {
 	o := s.opts
+	if len(o.Socket) > maxSocketPath {
+		return nil, nil, nil, fmt.Errorf("shim socket path %s is longer than %d bytes", o.Socket, maxSocketPath)
+	}
+	// The log and the socket are made before the daemon's word, while it
+	// still makes the rootfs, the network and the spec ready. A shim that
+	// is aborted removes them again: it leaves no socket where the next
+	// shim of the container makes its own, and no log of a container that
+	// never ran.
+	logMade := false
+	if o.LogFile != "" {
+		_, statErr := os.Lstat(o.LogFile)
+		logMade = errors.Is(statErr, fs.ErrNotExist)
+		w, err := jsonlog.Open(o.LogFile, o.LogMaxSize, o.LogMaxFile)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		s.log = w
+	}
+	ok := false
+	defer func() {
+		if !ok && logMade {
+			s.log.Close()
+			s.log = nil
+			os.Remove(o.LogFile)
+		}
+	}()
+	os.Remove(o.Socket)
+	if err := os.MkdirAll(filepath.Dir(o.Socket), 0o700); err != nil {
+		return nil, nil, nil, fmt.Errorf("shim socket dir: %w", err)
+	}
+	l, err = net.ListenUnix("unix", &net.UnixAddr{Name: o.Socket, Net: "unix"})
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("shim socket: %w", err)
+	}
+	// The socket file goes when the container exits, not with the
+	// listener (serve).
+	l.SetUnlinkOnClose(false)
+	defer func() {
+		if !ok {
+			l.Close()
+			os.Remove(o.Socket)
+		}
+	}()
 	var d *driven
 	if o.Control != nil {
 		// The rootfs, the network and the spec are ready once the
-		// daemon says so. Nothing is made before: a shim that is
-		// aborted leaves nothing (not even a socket where the next
-		// shim of the container makes its own).
+		// daemon says so.
 		if d, err = readControl(o.Control); err != nil {
 			return nil, nil, nil, err
 		}
@@ -283,31 +330,6 @@ func (s *server) setup() (l *net.UnixListener, outR, errR *os.File, err error) {
 			}
 		}
 	}
-	if len(o.Socket) > maxSocketPath {
-		return nil, nil, nil, fmt.Errorf("shim socket path %s is longer than %d bytes", o.Socket, maxSocketPath)
-	}
-	if o.LogFile != "" {
-		w, err := jsonlog.Open(o.LogFile, o.LogMaxSize, o.LogMaxFile)
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		s.log = w
-	}
-	os.Remove(o.Socket)
-	if err := os.MkdirAll(filepath.Dir(o.Socket), 0o700); err != nil {
-		return nil, nil, nil, fmt.Errorf("shim socket dir: %w", err)
-	}
-	l, err = net.ListenUnix("unix", &net.UnixAddr{Name: o.Socket, Net: "unix"})
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("shim socket: %w", err)
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			l.Close()
-			os.Remove(o.Socket)
-		}
-	}()
 	var io stdio
 	var closeAfter []*os.File
 	defer func() {

@@ -198,6 +198,11 @@ func TestShimLifecycle(t *testing.T) {
 			if err != nil || r.Exit == nil || r.Exit.Code != tc.wantCode || r.Status != "stopped" {
 				t.Fatalf("wait: %+v, %v", r, err)
 			}
+			// Gone before anyone learns of the exit: a start that comes
+			// at once makes the next shim listen there.
+			if _, err := os.Lstat(opts.Socket); err == nil {
+				t.Error("the socket was still there when the waiter learned of the exit")
+			}
 			if err := <-served; err != nil {
 				t.Fatal(err)
 			}
