@@ -89,12 +89,17 @@ func TestSpareShim(t *testing.T) {
 	d.must(d.runArgs("-d", "--name", "first", "none", "sleep", "1000")...)
 	spare := d.waitingSpare("first")
 	// ps -e, top and pgrep know shims by name, not as "exe" (petreld
-	// executes them through /proc/self/exe).
-	for _, pid := range []int{spare, shimOf(t, d.inspect("first", ".State.Pid"))} {
-		if comm, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm"); string(comm) != "petrel-shim\n" {
-			t.Errorf("shim %d is named %q, not petrel-shim", pid, comm)
-		}
+	// executes them through /proc/self/exe). A process takes its name
+	// once its Go runtime is up, which a spare booting under SCHED_IDLE
+	// may not be when it is found.
+	name := func(pid int) string {
+		comm, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm")
+		return string(comm)
 	}
+	if first := shimOf(t, d.inspect("first", ".State.Pid")); name(first) != "petrel-shim\n" {
+		t.Errorf("the first container's shim %d is named %q, not petrel-shim", first, name(first))
+	}
+	d.waitFor("the spare's name", func() bool { return name(spare) == "petrel-shim\n" })
 
 	d.must(d.runArgs("-d", "--name", "second", "none", "sh", "-c", "echo up; sleep 1000")...)
 	init := d.inspect("second", ".State.Pid")
