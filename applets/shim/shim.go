@@ -60,7 +60,7 @@ func run(args []string, stderr io.Writer) error {
 	var rargs listFlag
 	fs := flag.NewFlagSet("petrel-shim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Bool("spare", false, "start ahead of any container, under SCHED_IDLE, and wait for petreld to hand one over (first flag; followed by petreld's state directory and --control-fd; set by petreld)")
+	spare := fs.Bool("spare", false, "start ahead of any container, under SCHED_IDLE, and wait for petreld to hand one over (first flag; followed by petreld's state directory and --control-fd; set by petreld)")
 	fs.StringVar(&o.ID, "id", "", "container id")
 	fs.StringVar(&o.Bundle, "bundle", "", "OCI bundle directory")
 	fs.StringVar(&o.RuntimeRoot, "runtime-root", "", "the runtime's state root")
@@ -81,6 +81,9 @@ func run(args []string, stderr io.Writer) error {
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if *spare {
+		return errors.New("--spare must be the first argument")
 	}
 	for name, v := range map[string]string{"id": o.ID, "bundle": o.Bundle, "runtime-root": o.RuntimeRoot, "socket": o.Socket, "exit-file": o.ExitFile} {
 		if v == "" {
